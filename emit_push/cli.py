@@ -1,0 +1,187 @@
+"""The ``emit-push`` command.
+
+emit-push server [--host H] [--port 8787] [--db PATH|:memory:] [--space-id ID] ...
+emit-push demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the server's imports stay out of `emit-push --help`
+    import uvicorn
+
+    from .server import EmitServer, KeySpec, ServerConfig
+
+__all__ = ["main"]
+
+
+class CliError(Exception):
+    """A one-line error for the user, with the fix when it is known."""
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"EMIT_SERVER_{name}", default)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="emit-push", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    server = sub.add_parser(
+        "server",
+        help="run the local emit server",
+        description="Run the local emit server. Every flag also reads EMIT_SERVER_<FLAG>.",
+    )
+    server.add_argument("--host", default=_env("HOST", "127.0.0.1"))
+    server.add_argument("--port", type=int, default=int(_env("PORT", "8787") or 8787))
+    server.add_argument(
+        "--db", default=_env("DB"), help="SQLite file, or :memory: (default .emit/dev.sqlite3)"
+    )
+    server.add_argument("--space-id", default=_env("SPACE_ID"), help="fix the default space id")
+    server.add_argument("--worker-key", default=_env("WORKER_KEY"), help="fix the worker key")
+    server.add_argument("--producer-key", default=_env("PRODUCER_KEY"), help="fix the producer key")
+    server.add_argument("--progress-token", default=_env("PROGRESS_TOKEN"))
+    server.add_argument(
+        "--api-key",
+        action="append",
+        default=(_env("API_KEYS") or "").split(),
+        metavar="KEY=SCOPES",
+        help="an extra key with comma-separated scopes, e.g. emit_ci=jobs:worker,jobs:kill",
+    )
+    server.add_argument(
+        "--rate-limit", type=float, default=_env("RATE_LIMIT"), help="requests/s per key"
+    )
+    server.add_argument("--log-level", default=_env("LOG_LEVEL", "warning"))
+
+    sub.add_parser("demo", help="start a server and run a scripted job lifecycle against it")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``emit-push`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "server":
+            return _serve(args)
+        from ._demo import run_demo
+
+        return asyncio.run(run_demo())
+    except CliError as exc:
+        print(f"emit-push: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def server_config(args: argparse.Namespace) -> ServerConfig:
+    from .server import DEFAULT_DB_PATH, ServerConfig
+
+    rate = float(args.rate_limit) if args.rate_limit not in (None, "") else None
+    return ServerConfig(
+        db_path=args.db or DEFAULT_DB_PATH,
+        space_id=args.space_id,
+        worker_key=args.worker_key,
+        producer_key=args.producer_key,
+        progress_token=args.progress_token,
+        api_keys=[_key_spec(text) for text in args.api_key],
+        rate_limit=rate,
+    )
+
+
+def _key_spec(text: str) -> KeySpec:
+    from .server import KeySpec
+    from .server._scopes import unknown_scopes
+
+    key, sep, scopes_text = text.partition("=")
+    scopes = [s for s in scopes_text.split(",") if s]
+    if not sep or not key or not scopes:
+        raise CliError(f"--api-key wants KEY=SCOPE[,SCOPE...], got {text.split('=')[0][:6]}...")
+    if unknown := unknown_scopes(scopes):
+        raise CliError(f"--api-key: unknown scope {unknown[0]!r}")
+    return KeySpec(key=key, scopes=scopes)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket; port 0 picks a free one."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        hint = " (another server running? pick one with --port)" if port else ""
+        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror}{hint}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def base_url(sock: socket.socket) -> str:
+    from .server import API_PREFIX
+
+    host, port = sock.getsockname()[:2]
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{port}{API_PREFIX}"
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .server import EmitServer
+
+    config = server_config(args)
+    emit = EmitServer(config)
+    sock = bind(args.host, args.port)
+    url = base_url(sock)
+    server = uvicorn_server(emit, args.log_level, on_started=lambda: _print_banner(emit, url))
+    # uvicorn re-raises the signal that stopped it; answering it here makes Ctrl-C a clean exit.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: None)
+    try:
+        asyncio.run(server.serve(sockets=[sock]))
+    except RuntimeError as exc:  # e.g. a database of another schema version
+        raise CliError(str(exc)) from None
+    print("emit local server stopped", flush=True)
+    return 0 if server.started else 1
+
+
+def uvicorn_server(
+    emit: EmitServer, log_level: str = "warning", on_started: Callable[[], None] | None = None
+) -> uvicorn.Server:
+    """A uvicorn server for the emit server's app; ``on_started`` runs once it listens."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started and on_started is not None:
+                on_started()
+
+    config = uvicorn.Config(emit.app, log_level=log_level, ws="websockets-sansio", lifespan="on")
+    return Server(config)
+
+
+def _print_banner(emit: EmitServer, url: str) -> None:
+    c = emit.credentials
+    print(
+        f"emit local server  {url}\n"
+        f"  database        {emit.config.db_path}\n"
+        f"  space id        {c.space_id}\n"
+        f"  worker key      {c.worker_key}    (jobs:worker)\n"
+        f"  producer key    {c.producer_key}    (jobs:create jobs:read jobs:kill space:admin)\n"
+        f"  progress token  {c.progress_token}    (jobs:read:progress)\n"
+        f"\n  export EMIT_BASE_URL={url} EMIT_SPACE_ID={c.space_id} EMIT_API_KEY={c.worker_key}\n"
+        "\nPress Ctrl-C to stop.",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,283 @@
+"""The HTTP endpoints of contract §5 and §6, mounted under ``/api/v1``.
+
+Every handler authenticates first (401/403), then reads and validates its input (400/413),
+then makes one engine call (404/409). Responses are built from plain dicts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+
+from ._auth import Principal, key_from_headers
+from ._engine import LogLine, NewJob, PushSettings
+from ._errors import ApiError, bad_request
+from ._http import gunzip, int_param, parse_json, read_body, too_large
+from ._ids import parse_ts
+from ._schemas import (
+    LEVELS,
+    CompleteIn,
+    FailIn,
+    JobSpecIn,
+    KillIn,
+    LogLineIn,
+    PollIn,
+    ProgressIn,
+    PushSettingsIn,
+    validate,
+)
+from ._wire import STATUSES, descriptor, dumps, worker_reply
+
+if TYPE_CHECKING:
+    from ._app import EmitServer
+
+__all__ = ["Api"]
+
+_NDJSON_TYPES = {"application/x-ndjson", "application/jsonl", "application/json", "text/plain"}
+_MAX_LOG_LINES = 10_000
+# action -> (scope, what the body may hold)
+_ACTIONS: dict[str, tuple[str, str]] = {
+    "claim": ("jobs:poll", "nothing"),
+    "ack": ("jobs:ack", "nothing"),
+    "keepalive": ("jobs:keepalive", "nothing"),
+    "progress": ("jobs:progress", "progress"),
+    "checkpoint": ("jobs:event", "object"),
+    "event": ("jobs:event", "object"),
+    "complete": ("jobs:complete", "complete"),
+    "fail": ("jobs:fail", "fail"),
+    "kill": ("jobs:kill", "kill"),
+}
+
+
+class Api:
+    def __init__(self, server: EmitServer) -> None:
+        self._s = server
+
+    def routes(self) -> list[BaseRoute]:
+        rt = self._s.realtime
+        return [
+            Route("/spaces/{space_id}/jobs", self.create_jobs, methods=["POST"]),
+            Route("/spaces/{space_id}/jobs", self.list_jobs, methods=["GET"]),
+            Route("/spaces/{space_id}/jobs/poll", self.poll, methods=["POST"]),
+            Route("/spaces/{space_id}/push", self.get_push, methods=["GET"]),
+            Route("/spaces/{space_id}/push", self.put_push, methods=["PUT"]),
+            Route("/jobs/{job_id}", self.get_job, methods=["GET"]),
+            Route("/jobs/{job_id}/progress", self.get_progress, methods=["GET"]),
+            Route("/jobs/{job_id}/logs", self.get_logs, methods=["GET"]),
+            Route("/jobs/{job_id}/logs", self.post_logs, methods=["POST"]),
+            Route("/jobs/{job_id}/{action}", self.job_action, methods=["POST"]),
+            WebSocketRoute("/realtime/spaces/{space_id}", rt.space, name="space_stream"),
+            WebSocketRoute("/realtime/{job_id}", rt.job, name="job_stream"),
+        ]
+
+    # -- helpers -----------------------------------------------------------------
+
+    def _auth(self, request: Request, *scopes: str, space_id: str | None = None) -> Principal:
+        principal = self._s.keyring.authenticate(key_from_headers(request.headers))
+        principal.require(*scopes, space_id=space_id)
+        return principal
+
+    async def _json(self, request: Request, *, optional: bool = False) -> Any:
+        body = await read_body(request, self._s.config.max_request_bytes)
+        if optional and not body.strip():
+            return {}
+        return parse_json(body)
+
+    # -- producer and read side --------------------------------------------------
+
+    async def create_jobs(self, request: Request) -> Response:
+        space_id = request.path_params["space_id"]
+        self._auth(request, "jobs:create", space_id=space_id)
+        data = await self._json(request)
+        bulk = isinstance(data, list)
+        items = data if bulk else [data]
+        if bulk and not items:
+            raise bad_request("body: the array holds no job specs")
+        if len(items) > self._s.config.max_bulk_jobs:
+            raise bad_request(f"body: at most {self._s.config.max_bulk_jobs} jobs per request")
+        now = self._s.config.clock.now_ms()
+        specs = [self._spec(item, f"[{i}]" if bulk else "", now) for i, item in enumerate(items)]
+        jobs = self._s.engine.create(space_id, specs)
+        stream = str(request.url_for("job_stream", job_id="-")).replace("http", "ws", 1)[:-1]
+        refs = [
+            {
+                "id": j["id"],
+                "spaceId": space_id,
+                "status": j["status"],
+                "realtimeUrl": stream + j["id"],
+            }
+            for j in jobs
+        ]
+        return JSONResponse(refs if bulk else refs[0], status_code=201)
+
+    def _spec(self, item: object, where: str, now: int) -> NewJob:
+        spec = validate(JobSpecIn, item, where)
+        prefix = f"{where}." if where else ""
+        payload = dumps(spec.payload)
+        limit = self._s.config.max_payload_bytes
+        if len(payload) > limit // 4 and len(payload.encode()) > limit:
+            raise too_large(limit, f"{prefix}payload")
+        scheduled_for = None
+        if spec.scheduledFor is not None:
+            try:
+                scheduled_for = parse_ts(spec.scheduledFor)
+            except (ValueError, OverflowError):
+                raise bad_request(f"{prefix}scheduledFor: must be an ISO-8601 timestamp") from None
+            if scheduled_for <= now:
+                raise bad_request(f"{prefix}scheduledFor: must be in the future")
+        headers = None if spec.callbackHeaders is None else dumps(spec.callbackHeaders)
+        return NewJob(
+            spec.name, payload, spec.maxRetries, spec.timeoutSeconds,
+            scheduled_for, spec.callbackUrl, headers,
+        )  # fmt: skip
+
+    async def list_jobs(self, request: Request) -> Response:
+        space_id = request.path_params["space_id"]
+        self._auth(request, "jobs:read", space_id=space_id)
+        status = request.query_params.get("status") or None
+        if status is not None and status not in STATUSES:
+            raise bad_request(f"status: must be one of {', '.join(STATUSES)}")
+        limit = int_param(request, "limit", 50, minimum=1, clamp=100)
+        offset = int_param(request, "offset", 0)
+        assert limit is not None
+        assert offset is not None
+        return JSONResponse(self._s.reader.jobs(space_id, status, limit, offset))
+
+    async def get_job(self, request: Request) -> Response:
+        principal = self._auth(request, "jobs:read")
+        return JSONResponse(self._s.reader.job(request.path_params["job_id"], principal.space_id))
+
+    async def get_progress(self, request: Request) -> Response:
+        principal = self._auth(request, "jobs:read:progress")
+        job_id = request.path_params["job_id"]
+        return JSONResponse(self._s.reader.progress(job_id, principal.space_id))
+
+    async def get_logs(self, request: Request) -> Response:
+        principal = self._auth(request, "jobs:read")
+        level = request.query_params.get("level") or None
+        if level is not None and level not in LEVELS:
+            raise bad_request(f"level: must be one of {', '.join(LEVELS)}")
+        q = request.query_params.get("q") or None
+        if q is not None and len(q) > 1000:
+            raise bad_request("q: must be at most 1000 characters")
+        limit = int_param(request, "limit", 100, minimum=1, clamp=1000)
+        assert limit is not None
+        page = self._s.reader.logs(
+            request.path_params["job_id"],
+            principal.space_id,
+            after=int_param(request, "after", None),
+            before=int_param(request, "before", None),
+            limit=limit,
+            level=level,
+            q=q,
+        )
+        return JSONResponse(page)
+
+    # -- worker side -------------------------------------------------------------
+
+    async def poll(self, request: Request) -> Response:
+        space_id = request.path_params["space_id"]
+        self._auth(request, "jobs:poll", space_id=space_id)
+        spec = validate(PollIn, await self._json(request, optional=True))
+        jobs = self._s.engine.poll(space_id, spec.count, spec.filter())
+        return JSONResponse({"jobs": [descriptor(job) for job in jobs]})
+
+    async def job_action(self, request: Request) -> Response:
+        job_id, action = request.path_params["job_id"], request.path_params["action"]
+        if action not in _ACTIONS:
+            raise ApiError(404, "not_found", f"No endpoint POST /jobs/:jobId/{action}")
+        scope, shape = _ACTIONS[action]
+        space_id = self._auth(request, scope).space_id
+        data = await self._json(request, optional=shape in {"nothing", "complete", "kill"})
+        engine = self._s.engine
+        if shape == "nothing":
+            validate_object(data)
+            if action == "claim":
+                return JSONResponse(descriptor(engine.claim(job_id, space_id)))
+            if action == "ack":
+                job = engine.ack(job_id, space_id)
+            else:
+                job = engine.touch(job_id, space_id, "keepalive", None)
+        elif shape == "progress":
+            progress = validate(ProgressIn, data).model_dump(exclude_none=True)
+            job = engine.touch(job_id, space_id, "progress", progress)
+        elif shape == "object":
+            job = engine.touch(job_id, space_id, action, validate_object(data))
+        elif shape == "complete":
+            job = engine.complete(job_id, space_id, validate(CompleteIn, data).result)
+        elif shape == "fail":
+            job = engine.fail(job_id, space_id, validate(FailIn, data).error)
+        else:
+            job = engine.kill(job_id, space_id, validate(KillIn, data).reason)
+        return JSONResponse(worker_reply(job))
+
+    async def post_logs(self, request: Request) -> Response:
+        # DECIDED: logs take jobs:event or jobs:progress.
+        space_id = self._auth(request, "jobs:event", "jobs:progress").space_id
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media and media not in _NDJSON_TYPES:
+            raise ApiError(415, "unsupported_media_type", "logs: send application/x-ndjson")
+        limit = self._s.config.max_request_bytes
+        body = await read_body(request, limit)
+        encoding = request.headers.get("content-encoding", "identity").strip().lower()
+        if encoding == "gzip":
+            body = gunzip(body, limit)
+        elif encoding not in {"identity", ""}:
+            raise ApiError(415, "unsupported_media_type", "Content-Encoding: use gzip or none")
+        lines = self._log_lines(body)
+        if not lines:
+            self._s.reader.progress(request.path_params["job_id"], space_id)  # 403/404 checks
+            return JSONResponse({"accepted": 0, "firstSeq": None, "lastSeq": None})
+        first, last = self._s.engine.append_logs(request.path_params["job_id"], space_id, lines)
+        return JSONResponse({"accepted": len(lines), "firstSeq": first, "lastSeq": last})
+
+    def _log_lines(self, body: bytes) -> list[LogLine]:
+        now = self._s.config.clock.now_ms()
+        lines: list[LogLine] = []
+        for number, raw in enumerate(body.split(b"\n"), start=1):
+            if not raw.strip():
+                continue
+            if len(lines) >= _MAX_LOG_LINES:
+                raise bad_request(f"at most {_MAX_LOG_LINES} log lines per request")
+            where = f"line {number}"
+            entry = validate(LogLineIn, parse_json(raw, where), where)
+            stamp = now
+            if entry.ts is not None:
+                try:
+                    stamp = parse_ts(entry.ts)
+                except (ValueError, OverflowError):
+                    raise bad_request(f"{where}.ts: must be an ISO-8601 timestamp") from None
+            metadata = None if entry.metadata is None else dumps(entry.metadata)
+            level = LEVELS.index(entry.level)
+            lines.append(LogLine(stamp, level, entry.message, entry.source, metadata))
+        return lines
+
+    # -- push settings (local server only) ---------------------------------------
+
+    async def get_push(self, request: Request) -> Response:
+        space_id = request.path_params["space_id"]
+        self._auth(request, "space:admin", space_id=space_id)
+        return JSONResponse(_push_json(self._s.engine.push.get(space_id, PushSettings())))
+
+    async def put_push(self, request: Request) -> Response:
+        space_id = request.path_params["space_id"]
+        self._auth(request, "space:admin", space_id=space_id)
+        spec = validate(PushSettingsIn, await self._json(request))
+        names = None if not spec.jobNames else frozenset(spec.jobNames)
+        settings = PushSettings(spec.url or None, dict(spec.headers), names)
+        self._s.engine.set_push(space_id, settings)
+        return JSONResponse(_push_json(settings))
+
+
+def validate_object(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise bad_request("body: must be a JSON object")
+    return data
+
+
+def _push_json(settings: PushSettings) -> dict[str, Any]:
+    names = None if settings.job_names is None else sorted(settings.job_names)
+    return {"url": settings.url, "headers": settings.headers or {}, "jobNames": names}

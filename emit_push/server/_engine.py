@@ -1,0 +1,372 @@
+"""The job lifecycle: every state change, made atomically, with its events and side effects.
+
+Each public method is one SQLite transaction. Inside it the job row changes, its history
+events are written, and a push or callback is put in the outbox; only after the commit are
+the events published to the realtime streams and the scheduler told of new due times. The
+timer of a job lives in its row (``due_at``), and what the timer means follows from the
+status: ``scheduled`` → release, ``delivered`` → delivery timeout, ``running`` → execution
+timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ._errors import conflict
+from ._ids import format_ts, new_ulid
+from ._queries import load_job
+from ._store import Store
+from ._wire import TERMINAL, Event, dumps, ts
+
+__all__ = ["Engine", "EventSink", "LogLine", "NewJob", "PushSettings"]
+
+
+class EventSink(Protocol):
+    def publish(self, events: Sequence[Event]) -> None: ...
+
+    def due(self, at_ms: int) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    name: str
+    payload: str  # JSON text
+    max_retries: int
+    timeout_seconds: int
+    scheduled_for: int | None
+    callback_url: str | None
+    callback_headers: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    ts: int
+    level: int
+    message: str
+    source: str | None
+    metadata: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PushSettings:
+    url: str | None = None
+    headers: dict[str, str] | None = None
+    job_names: frozenset[str] | None = None
+
+    def wants(self, name: str) -> bool:
+        return bool(self.url) and (not self.job_names or name in self.job_names)
+
+
+Job = dict[str, Any]
+
+
+class Engine:
+    """Applies the state machine of the contract's section 2 to the store."""
+
+    def __init__(self, store: Store, sink: EventSink, now_ms: Callable[[], int]) -> None:
+        self.db = store.conn
+        self._store = store
+        self._sink = sink
+        self._now = now_ms
+        self.push: dict[str, PushSettings] = {}
+
+    # -- transactions ------------------------------------------------------------
+
+    @contextmanager
+    def _tx(self) -> Iterator[list[Event]]:
+        events: list[Event] = []
+        with self._store.write():
+            yield events
+            rows = [
+                (new_ulid(e.at), e.job_id, e.type, dumps(e.data), e.attempt_number, e.at)
+                for e in events
+                if e.history
+            ]
+            self.db.executemany("INSERT INTO job_events VALUES (?, ?, ?, ?, ?, ?)", rows)
+        self._sink.publish(events)
+
+    def _load(self, job_id: str, space_id: str) -> Job:
+        return load_job(self.db, job_id, space_id)
+
+    def _save(self, job: Job, now: int, **changes: Any) -> None:
+        changes["updated_at"] = now
+        job.update(changes)
+        columns = ", ".join(f"{name} = ?" for name in changes)
+        self.db.execute(f"UPDATE jobs SET {columns} WHERE id = ?", (*changes.values(), job["id"]))
+        if changes.get("due_at") is not None:
+            self._sink.due(changes["due_at"])
+
+    @staticmethod
+    def _event(events: list[Event], job: Job, kind: str, data: Any, now: int) -> None:
+        events.append(
+            Event(
+                kind, job["id"], job["space_id"], job["name"], job["status"],
+                job["attempt_number"], data, now,
+            )
+        )  # fmt: skip
+
+    def _require(self, job: Job, action: str, *statuses: str) -> None:
+        if job["status"] not in statuses:
+            raise conflict(job["id"], job["status"], action)
+
+    # -- producer side -----------------------------------------------------------
+
+    def create(self, space_id: str, specs: Sequence[NewJob]) -> list[Job]:
+        now = self._now()
+        jobs = []
+        with self._tx() as events:
+            for spec in specs:
+                job: Job = {
+                    "id": new_ulid(now),
+                    "space_id": space_id,
+                    "name": spec.name,
+                    "payload": spec.payload,
+                    "status": "pending" if spec.scheduled_for is None else "scheduled",
+                    "max_retries": spec.max_retries,
+                    "attempt_number": 0,
+                    "timeout_seconds": spec.timeout_seconds,
+                    "scheduled_for": spec.scheduled_for,
+                    "callback_url": spec.callback_url,
+                    "callback_headers": spec.callback_headers,
+                    "created_at": now,
+                    "updated_at": now,
+                    "due_at": spec.scheduled_for,
+                }
+                columns = ", ".join(job)
+                marks = ", ".join("?" * len(job))
+                self.db.execute(
+                    f"INSERT INTO jobs ({columns}) VALUES ({marks})", tuple(job.values())
+                )
+                data = {"name": spec.name, "scheduledFor": ts(spec.scheduled_for)}
+                self._event(events, job, "created", data, now)
+                if spec.scheduled_for is not None:
+                    self._sink.due(spec.scheduled_for)
+                else:
+                    self._enqueue_push(job, now)
+                jobs.append(job)
+        return jobs
+
+    def kill(self, job_id: str, space_id: str, reason: str | None) -> Job:
+        now = self._now()
+        with self._tx() as events:
+            job = self._load(job_id, space_id)
+            if job["status"] in TERMINAL:
+                raise conflict(job_id, job["status"], "kill")
+            self._finish(events, job, "killed", {"reason": reason}, now)
+        return job
+
+    # -- worker side -------------------------------------------------------------
+
+    def poll(self, space_id: str, count: int, names: list[str] | None) -> list[Job]:
+        now = self._now()
+        query = "SELECT * FROM jobs WHERE space_id = ? AND status = 'pending'"
+        args: list[Any] = [space_id]
+        if names is not None:
+            query += f" AND name IN ({', '.join('?' * len(names))})"
+            args += names
+        query += " ORDER BY created_at, id LIMIT ?"
+        with self._tx() as events:
+            jobs = [dict(row) for row in self.db.execute(query, (*args, count)).fetchall()]
+            for job in jobs:
+                self._deliver(events, job, "poll", now)
+        return jobs
+
+    def claim(self, job_id: str, space_id: str) -> Job:
+        now = self._now()
+        with self._tx() as events:
+            job = self._load(job_id, space_id)
+            self._require(job, "claim", "pending")
+            self._deliver(events, job, "claim", now)
+        return job
+
+    def _deliver(self, events: list[Event], job: Job, via: str, now: int) -> None:
+        due = now + job["timeout_seconds"] * 1000
+        self._save(job, now, status="delivered", delivered_at=now, started_at=None, due_at=due)
+        self._event(events, job, "delivered", {"via": via}, now)
+
+    def ack(self, job_id: str, space_id: str) -> Job:
+        now = self._now()
+        with self._tx() as events:
+            job = self._load(job_id, space_id)
+            self._require(job, "ack", "delivered")
+            due = now + job["timeout_seconds"] * 1000
+            self._save(job, now, status="running", started_at=now, due_at=due)
+            self._event(events, job, "running", None, now)
+        return job
+
+    def touch(self, job_id: str, space_id: str, kind: str, data: Any) -> Job:
+        """progress, checkpoint, event or keepalive: recorded; all but event re-arm the timer."""
+        now = self._now()
+        with self._tx() as events:
+            job = self._load(job_id, space_id)
+            self._require(job, f"send {kind} for", "running")
+            changes: dict[str, Any] = {}
+            if kind != "event":
+                changes["due_at"] = now + job["timeout_seconds"] * 1000
+            if kind == "progress":
+                changes["progress"] = dumps({**data, "updatedAt": format_ts(now)})
+            elif kind == "checkpoint":
+                changes["checkpoint"] = dumps(data)
+            self._save(job, now, **changes)
+            if kind != "keepalive":
+                self._event(events, job, kind, data, now)
+        return job
+
+    def complete(self, job_id: str, space_id: str, result: Any) -> Job:
+        now = self._now()
+        with self._tx() as events:
+            job = self._load(job_id, space_id)
+            self._require(job, "complete", "running")
+            self._finish(events, job, "completed", result, now)
+        return job
+
+    def fail(self, job_id: str, space_id: str, error: str) -> Job:
+        now = self._now()
+        with self._tx() as events:
+            job = self._load(job_id, space_id)
+            self._require(job, "fail", "running")
+            self._fail(events, job, error, now)
+        return job
+
+    def _fail(self, events: list[Event], job: Job, error: str, now: int) -> None:
+        if job["attempt_number"] >= job["max_retries"]:
+            self._finish(events, job, "dead", {"error": error}, now)
+            return
+        attempt = job["attempt_number"] + 1
+        self._save(
+            job, now, status="pending", attempt_number=attempt,
+            delivered_at=None, started_at=None, due_at=None,
+        )  # fmt: skip
+        self._event(events, job, "retried", {"error": error, "attemptNumber": attempt}, now)
+        self._enqueue_push(job, now)
+
+    def _finish(self, events: list[Event], job: Job, status: str, result: Any, now: int) -> None:
+        result_text = dumps(result)
+        self._save(job, now, status=status, completed_at=now, result=result_text, due_at=None)
+        self._event(events, job, status, result, now)
+        if job["callback_url"]:
+            body = {
+                "jobId": job["id"],
+                "spaceId": job["space_id"],
+                "name": job["name"],
+                "status": status,
+                "attemptNumber": job["attempt_number"],
+                "result": result,
+                "timestamp": format_ts(now),
+            }
+            headers = job["callback_headers"] or "{}"
+            self._outbox(job, "callback", now, dumps(body), job["callback_url"], headers)
+
+    def append_logs(self, job_id: str, space_id: str, lines: Sequence[LogLine]) -> tuple[int, int]:
+        """Store log lines in any status; returns the first and last sequence numbers."""
+        now = self._now()
+        with self._tx() as events:
+            job = self._load(job_id, space_id)
+            first = job["log_seq"] + 1
+            rows = [
+                (job_id, first + i, line.ts, line.level, line.message, line.source, line.metadata)
+                for i, line in enumerate(lines)
+            ]
+            self.db.executemany("INSERT INTO job_logs VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            last = first + len(lines) - 1
+            self.db.execute("UPDATE jobs SET log_seq = ? WHERE id = ?", (last, job_id))
+            data = {"fromSeq": first, "toSeq": last, "count": len(lines)}
+            events.append(
+                Event(
+                    "logs", job_id, space_id, job["name"], job["status"],
+                    job["attempt_number"], data, now, history=False,
+                )
+            )  # fmt: skip
+        return first, last
+
+    # -- timers and outbox -------------------------------------------------------
+
+    def next_due(self) -> int | None:
+        row = self.db.execute("SELECT MIN(due_at) FROM jobs WHERE due_at IS NOT NULL").fetchone()
+        return row[0] if row else None
+
+    def fire_due(self, batch: int = 500) -> int:
+        """Apply every timer that is due: release, delivery timeout, execution timeout."""
+        fired = 0
+        while True:
+            now = self._now()
+            with self._tx() as events:
+                rows = self.db.execute(
+                    "SELECT * FROM jobs WHERE due_at <= ? ORDER BY due_at LIMIT ?", (now, batch)
+                ).fetchall()
+                for row in rows:
+                    self._expire(events, dict(row), now)
+            fired += len(rows)
+            if len(rows) < batch:
+                return fired
+
+    def _expire(self, events: list[Event], job: Job, now: int) -> None:
+        if job["status"] == "running":
+            self._fail(events, job, "timeout", now)
+            return
+        reason = {"scheduled": "scheduled", "delivered": "delivery_timeout"}.get(job["status"])
+        if reason is None:  # a stale timer on a job that has moved on
+            self._save(job, now, due_at=None)
+            return
+        self._save(job, now, status="pending", delivered_at=None, due_at=None)
+        self._event(events, job, "pending", {"reason": reason}, now)
+        self._enqueue_push(job, now)
+
+    def _enqueue_push(self, job: Job, now: int) -> None:
+        settings = self.push.get(job["space_id"])
+        if settings is None or not settings.wants(job["name"]):
+            return
+        body = {
+            "type": "job.pending",
+            "jobId": job["id"],
+            "spaceId": job["space_id"],
+            "name": job["name"],
+            "attemptNumber": job["attempt_number"],
+            "timestamp": format_ts(now),
+        }
+        self._outbox(job, "push", now, dumps(body), None, None)
+
+    def _outbox(
+        self, job: Job, kind: str, now: int, body: str, url: str | None, headers: str | None
+    ) -> None:
+        self.db.execute(
+            "INSERT INTO outbox (kind, job_id, space_id, due_at, url, headers, body)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (kind, job["id"], job["space_id"], now, url, headers, body),
+        )
+        self._sink.due(now)
+
+    def record_delivery(
+        self,
+        outbox_id: int,
+        job_id: str,
+        kind: str | None,
+        data: dict[str, Any] | None,
+        retry_at: int | None = None,
+    ) -> None:
+        """Note the outcome of a push or callback attempt; reschedule it or drop it."""
+        now = self._now()
+        with self._tx() as events:
+            if retry_at is None:
+                self.db.execute("DELETE FROM outbox WHERE id = ?", (outbox_id,))
+            else:
+                self.db.execute(
+                    "UPDATE outbox SET due_at = ?, attempt = attempt + 1 WHERE id = ?",
+                    (retry_at, outbox_id),
+                )
+                self._sink.due(retry_at)
+            row = self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is not None and kind is not None:
+                self._event(events, dict(row), kind, data, now)
+
+    def set_push(self, space_id: str, settings: PushSettings) -> None:
+        names = None if settings.job_names is None else dumps(sorted(settings.job_names))
+        with self._store.write():
+            self.db.execute(
+                "UPDATE spaces SET push_url = ?, push_headers = ?, push_job_names = ? WHERE id = ?",
+                (settings.url, dumps(settings.headers or {}), names, space_id),
+            )
+        self.push[space_id] = settings

@@ -1,0 +1,208 @@
+"""Realtime: an in-memory hub and the job and space WebSocket streams (contract §8).
+
+Events are published after their transaction commits, in commit order. The space stream
+numbers them with a per-space ``seq`` that lives as long as this server instance
+(``streamInstanceId``); there is no replay, so a client whose cursor does not match is
+told ``missed`` and re-reads over HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from ._auth import Principal, key_from_headers
+from ._errors import ApiError
+from ._ids import format_ts, new_ulid
+from ._queries import load_job
+from ._wire import TERMINAL, Event, job_document, loads
+
+if TYPE_CHECKING:
+    from ._app import EmitServer
+
+__all__ = ["Hub", "RealtimeEndpoints"]
+
+_CLOSED = object()  # queued when a subscriber must stop: client gone or queue overflowed
+_PROGRESS_VIEW = frozenset({"progress", "completed"})
+
+
+class Subscriber:
+    def __init__(self, limit: int) -> None:
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.limit = limit
+        self.overflowed = False
+
+    def put(self, item: Any) -> None:
+        if self.overflowed:
+            return
+        if self.queue.qsize() >= self.limit:
+            self.overflowed = True
+            item = _CLOSED
+        self.queue.put_nowait(item)
+
+
+class Hub:
+    """Fans events out to the subscribers of a job and of a space."""
+
+    def __init__(self, queue_limit: int = 10_000) -> None:
+        self.instance_id = new_ulid()
+        self._seq: dict[str, int] = {}
+        self._jobs: dict[str, set[Subscriber]] = {}
+        self._spaces: dict[str, set[Subscriber]] = {}
+        self._limit = queue_limit
+
+    def seq(self, space_id: str) -> int:
+        return self._seq.get(space_id, 0)
+
+    def publish(self, events: Sequence[Event]) -> None:
+        for event in events:
+            seq = self._seq[event.space_id] = self._seq.get(event.space_id, 0) + 1
+            for sub in self._jobs.get(event.job_id, ()):
+                sub.put(event)
+            for sub in self._spaces.get(event.space_id, ()):
+                sub.put((seq, event))
+
+    @contextlib.contextmanager
+    def subscribe(self, table: str, key: str) -> Any:
+        subscribers = (self._jobs if table == "job" else self._spaces).setdefault(key, set())
+        sub = Subscriber(self._limit)
+        subscribers.add(sub)
+        try:
+            yield sub
+        finally:
+            subscribers.discard(sub)
+            if not subscribers:
+                (self._jobs if table == "job" else self._spaces).pop(key, None)
+
+
+class _Close(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        self.code, self.reason = code, reason
+
+
+class RealtimeEndpoints:
+    """The two WebSocket endpoints; errors close the socket with the contract's codes."""
+
+    def __init__(self, server: EmitServer) -> None:
+        self._server = server
+
+    def _principal(self, ws: WebSocket, required: bool) -> Principal | None:
+        key = ws.query_params.get("token") or key_from_headers(ws.headers)
+        if not key and not required:
+            return None
+        try:
+            return self._server.keyring.authenticate(key)
+        except ApiError as exc:
+            raise _Close(4401 if exc.status == 401 else 4429, exc.message) from None
+
+    def _now(self) -> str:
+        return format_ts(self._server.config.clock.now_ms())
+
+    async def job(self, ws: WebSocket) -> None:
+        await ws.accept()
+        job_id = ws.path_params["job_id"]
+        try:
+            principal = self._principal(ws, required=False)
+            if principal is not None and "jobs:read:progress" not in principal.scopes:
+                raise _Close(4403, "Missing required scope: jobs:read:progress")
+            full = principal is not None and "jobs:read" in principal.scopes
+            with self._server.hub.subscribe("job", job_id) as sub:
+                try:
+                    row = load_job(self._server.store.conn, job_id, None)
+                except ApiError as exc:
+                    raise _Close(4404, exc.message) from None
+                if principal is not None and row["space_id"] != principal.space_id:
+                    raise _Close(4403, "API key does not belong to this job's space")
+                data = job_document(row) if full else {"progress": loads(row["progress"])}
+                init = {"type": "init", "jobId": job_id, "status": row["status"], "data": data}
+                await ws.send_json({**init, "timestamp": self._now()})
+                if row["status"] in TERMINAL:
+                    raise _Close(1000, "job finished")
+                await _pump(ws, sub, _job_view if full else _progress_view)
+        except _Close as close:
+            await _close(ws, close.code, close.reason)
+
+    async def space(self, ws: WebSocket) -> None:
+        await ws.accept()
+        space_id = ws.path_params["space_id"]
+        try:
+            principal = self._principal(ws, required=True)
+            assert principal is not None
+            if "jobs:read" not in principal.scopes:
+                raise _Close(4403, "Missing required scope: jobs:read")
+            if principal.space_id != space_id:
+                raise _Close(4403, "API key does not belong to this space")
+            since = ws.query_params.get("since")
+            if since is not None and not since.isdigit():
+                raise _Close(4400, "since must be a non-negative integer")
+            instance = ws.query_params.get("streamInstanceId")
+            hub = self._server.hub
+            with hub.subscribe("space", space_id) as sub:
+                seq = hub.seq(space_id)
+                missed = (instance is not None and instance != hub.instance_id) or (
+                    since is not None and int(since) != seq
+                )
+                await ws.send_json(
+                    {
+                        "type": "connected",
+                        "seq": seq,
+                        "streamInstanceId": hub.instance_id,
+                        "missed": missed,
+                        "counts": self._server.reader.counts(space_id),
+                        "timestamp": self._now(),
+                    }
+                )
+                await _pump(ws, sub, _space_view)
+        except _Close as close:
+            await _close(ws, close.code, close.reason)
+
+
+Render = Callable[[Any], "tuple[dict[str, Any] | None, bool]"]
+
+
+def _job_view(event: Event) -> tuple[dict[str, Any] | None, bool]:
+    return event.envelope(), event.type in TERMINAL
+
+
+def _progress_view(event: Event) -> tuple[dict[str, Any] | None, bool]:
+    """Anonymous and ``jobs:read:progress`` viewers see progress and completion only."""
+    if event.type not in _PROGRESS_VIEW:
+        return None, event.type in TERMINAL
+    return event.envelope(with_data=event.type == "progress"), event.type in TERMINAL
+
+
+def _space_view(item: tuple[int, Event]) -> tuple[dict[str, Any] | None, bool]:
+    seq, event = item
+    return {**event.envelope(), "jobName": event.job_name, "seq": seq}, False
+
+
+async def _pump(ws: WebSocket, sub: Subscriber, render: Render) -> None:
+    """Send what the subscriber receives until the client leaves or the job ends."""
+
+    async def watch_disconnect() -> None:
+        with contextlib.suppress(WebSocketDisconnect):
+            while True:  # clients have nothing to say; their messages are read and dropped
+                await ws.receive_text()
+        sub.queue.put_nowait(_CLOSED)
+
+    watcher = asyncio.create_task(watch_disconnect())
+    try:
+        while (item := await sub.queue.get()) is not _CLOSED:
+            message, done = render(item)
+            if message is not None:
+                await ws.send_json(message)
+            if done:
+                raise _Close(1000, "job finished")
+        if sub.overflowed:
+            raise _Close(1013, "client too slow; reconnect with your cursor")
+    finally:
+        watcher.cancel()
+
+
+async def _close(ws: WebSocket, code: int, reason: str) -> None:
+    with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+        await ws.close(code, reason)

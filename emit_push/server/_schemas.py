@@ -1,0 +1,168 @@
+"""Request bodies: pydantic models at the trust boundary, and their 400 messages.
+
+Field names are the wire's camelCase. Models are strict (``"3"`` is not a number) and
+forbid unknown fields, so a typo such as ``max_retries`` is reported rather than ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from ._errors import ApiError, bad_request
+
+__all__ = [
+    "LEVELS",
+    "CompleteIn",
+    "FailIn",
+    "JobSpecIn",
+    "KillIn",
+    "LogLineIn",
+    "PollIn",
+    "ProgressIn",
+    "PushSettingsIn",
+    "validate",
+]
+
+LEVELS = ("trace", "debug", "info", "warn", "error", "fatal")
+
+NonEmpty = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+Percent = Annotated[int | float, Field(ge=0, le=100)]
+Names = NonEmpty | Annotated[list[NonEmpty], Field(min_length=1, max_length=100)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class JobSpecIn(_In):
+    """One job to create."""
+
+    name: NonEmpty
+    payload: Any = None
+    maxRetries: Annotated[int, Field(ge=0, le=25)] = 3
+    timeoutSeconds: Annotated[int, Field(ge=1, le=86400)] = 300
+    scheduledFor: str | None = Field(None, description="ISO-8601; must be in the future")
+    callbackUrl: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")] | None = None
+    callbackHeaders: dict[str, str] | None = None
+
+
+class PollIn(_In):
+    """Claim up to ``count`` pending jobs; the name filter is strict."""
+
+    count: Annotated[int, Field(ge=1, le=50)] = 1
+    types: Names | None = None
+    type: Names | None = None
+    names: Names | None = None
+    name: Names | None = None
+
+    def filter(self) -> list[str] | None:
+        for value in (self.types, self.type, self.names, self.name):
+            if value is not None:
+                return [value] if isinstance(value, str) else value
+        return None
+
+
+class SubProgressIn(_In):
+    percent: Percent
+    message: str | None = None
+
+
+class ProgressIn(_In):
+    percent: Percent
+    message: Annotated[str, StringConstraints(min_length=1)]
+    subProgress: dict[str, SubProgressIn] | None = None
+
+
+class CompleteIn(_In):
+    result: Any = None
+
+
+class FailIn(_In):
+    error: str
+
+
+class KillIn(_In):
+    reason: str | None = None
+
+
+class PushSettingsIn(_In):
+    """Local-server admin call: where ``job.pending`` pushes go. Empty URL: push off."""
+
+    url: Annotated[str, StringConstraints(pattern=r"^(https?://\S+)?$")] | None = None
+    headers: dict[str, str] = {}
+    jobNames: list[NonEmpty] | None = None
+
+
+class LogLineIn(_In):
+    level: Literal["trace", "debug", "info", "warn", "error", "fatal"]
+    message: str
+    ts: str | None = None
+    source: Annotated[str, StringConstraints(max_length=255)] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+M = TypeVar("M", bound=BaseModel)
+
+_SNAKE = re.compile(r"_([a-z])")
+
+
+def validate(model: type[M], data: object, where: str = "") -> M:
+    """``model`` from parsed JSON, or a 400 naming every field that is wrong."""
+    if not isinstance(data, dict):
+        raise bad_request(f"{where or 'body'}: must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise _as_api_error(exc, model, where) from None
+
+
+def _as_api_error(exc: ValidationError, model: type[BaseModel], where: str) -> ApiError:
+    problems = []
+    for error in exc.errors()[:5]:
+        loc = ".".join(str(part) for part in error["loc"] if not _is_union_tag(part))
+        field = f"{where}.{loc}" if where and loc else (where or loc or "body")
+        problems.append(f"{field}: {_describe(error, model)}")
+    return bad_request("; ".join(problems))
+
+
+def _is_union_tag(part: object) -> bool:
+    # pydantic names the union member it tried ("list[...]", "function-after[...]").
+    return isinstance(part, str) and ("[" in part or part in {"str", "int", "float"})
+
+
+def _describe(error: Any, model: type[BaseModel]) -> str:
+    kind, ctx = error["type"], error.get("ctx", {})
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        name = str(error["loc"][-1])
+        camel = _SNAKE.sub(lambda m: m.group(1).upper(), name)
+        hint = (
+            f" (did you mean {camel!r}?)" if camel != name and camel in model.model_fields else ""
+        )
+        return f"is not a known field{hint}"
+    if kind in {"int_type", "int_from_float"}:
+        return "must be an integer"
+    if kind == "float_type":
+        return "must be a number"
+    if kind == "string_type":
+        return "must be a string"
+    if kind in {"dict_type", "model_type"}:
+        return "must be a JSON object"
+    if kind == "list_type":
+        return "must be an array"
+    if kind in {"less_than_equal", "greater_than_equal"}:
+        bound = ctx.get("le", ctx.get("ge"))
+        return f"must be {'at most' if kind == 'less_than_equal' else 'at least'} {bound}"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "string_too_long":
+        return f"must be at most {ctx.get('max_length')} characters"
+    if kind == "string_pattern_mismatch":
+        return "must be an http(s) URL"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected')}"
+    return str(error["msg"])

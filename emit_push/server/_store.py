@@ -1,0 +1,139 @@
+"""SQLite storage: schema, connection settings and transactions.
+
+One connection, used only from the server's event loop thread. Every write runs inside
+``BEGIN IMMEDIATE``, so a transaction is atomic against other connections too, and
+SQLite's WAL mode keeps readers off the writer's back.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["SCHEMA_VERSION", "Store"]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE spaces (
+    id TEXT PRIMARY KEY,
+    created_at INTEGER NOT NULL,
+    push_url TEXT,
+    push_headers TEXT NOT NULL DEFAULT '{}',
+    push_job_names TEXT
+);
+CREATE TABLE api_keys (
+    key TEXT PRIMARY KEY,
+    space_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    space_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL,
+    max_retries INTEGER NOT NULL,
+    attempt_number INTEGER NOT NULL,
+    timeout_seconds INTEGER NOT NULL,
+    scheduled_for INTEGER,
+    callback_url TEXT,
+    callback_headers TEXT,
+    delivered_at INTEGER,
+    started_at INTEGER,
+    completed_at INTEGER,
+    result TEXT,
+    progress TEXT,
+    checkpoint TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    due_at INTEGER,
+    log_seq INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX jobs_by_status ON jobs (space_id, status, created_at, id);
+CREATE INDEX jobs_by_age ON jobs (space_id, created_at, id);
+CREATE INDEX jobs_by_due ON jobs (due_at) WHERE due_at IS NOT NULL;
+CREATE TABLE job_events (
+    id TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    data TEXT NOT NULL,
+    attempt_number INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX job_events_by_job ON job_events (job_id, id);
+CREATE TABLE job_logs (
+    job_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    ts INTEGER NOT NULL,
+    level INTEGER NOT NULL,
+    message TEXT NOT NULL,
+    source TEXT,
+    metadata TEXT,
+    PRIMARY KEY (job_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    space_id TEXT NOT NULL,
+    due_at INTEGER NOT NULL,
+    attempt INTEGER NOT NULL DEFAULT 0,
+    url TEXT,
+    headers TEXT,
+    body TEXT NOT NULL
+);
+CREATE INDEX outbox_by_due ON outbox (due_at);
+"""
+
+
+class Store:
+    """The database connection, with the schema created or checked on open."""
+
+    def __init__(self, path: str) -> None:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves.
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.conn.row_factory = sqlite3.Row
+        pragmas = ["busy_timeout = 5000", "temp_store = MEMORY", "cache_size = -32000"]
+        if path != ":memory:":
+            pragmas += ["journal_mode = WAL", "synchronous = NORMAL"]
+        for pragma in pragmas:
+            self.conn.execute(f"PRAGMA {pragma}")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == SCHEMA_VERSION:
+            return
+        if version != 0:
+            raise RuntimeError(
+                f"{self.path} has schema version {version}; this server knows {SCHEMA_VERSION}."
+                " Start with a new --db file."
+            )
+        with self.write():
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self.conn.execute(statement)
+            self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: committed on exit, rolled back on an exception."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self.conn.close()
