@@ -112,7 +112,9 @@ def _key_spec(text: str) -> KeySpec:
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket; port 0 picks a free one."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP,
+    # and without it every keep-alive response waits ~40 ms for a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -145,7 +147,7 @@ def _serve(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: None)
     try:
-        asyncio.run(server.serve(sockets=[sock]))
+        server.run(sockets=[sock])  # on uvloop when it is installed
     except RuntimeError as exc:  # e.g. a database of another schema version
         raise CliError(str(exc)) from None
     print("emit local server stopped", flush=True)
@@ -164,7 +166,14 @@ def uvicorn_server(
             if self.started and on_started is not None:
                 on_started()
 
-    config = uvicorn.Config(emit.app, log_level=log_level, ws="websockets-sansio", lifespan="on")
+    config = uvicorn.Config(
+        emit.app,
+        log_level=log_level,
+        access_log=log_level in {"trace", "debug", "info"},
+        proxy_headers=False,  # a local server: the peer address is the client's
+        ws="websockets-sansio",
+        lifespan="on",
+    )
     return Server(config)
 
 

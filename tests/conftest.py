@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
+import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 
-from emit_push.cli import base_url, bind, uvicorn_server
-from emit_push.server import EmitServer, KeySpec, ServerConfig
+from emit_push.cli import bind
+from emit_push.server import API_PREFIX, EmitServer, KeySpec, ServerConfig
 
 SPACE = "01JTESTSPACE00000000000000"
 OTHER_SPACE = "01JOTHERSPACE0000000000000"
@@ -39,13 +41,6 @@ def make_config(**changes: object) -> ServerConfig:
         callback_retry_delays=(0.05, 0.1, 0.2),
     )
     return replace(config, **changes)  # type: ignore[arg-type]
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every ``async def`` test runs on anyio's asyncio backend."""
-    for item in items:
-        if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.obj):
-            item.add_marker(pytest.mark.anyio)
 
 
 @pytest.fixture
@@ -81,26 +76,16 @@ async def http(emit: EmitServer) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-class LiveServer:
-    """The server on real uvicorn in a thread with its own event loop, on 127.0.0.1.
+class ServeThread:
+    """Any ASGI app on real uvicorn, in a thread with its own event loop, on 127.0.0.1."""
 
-    ``restart()`` stops it and starts a new server on the same port and database, which is
-    how the restart tests lose nothing.
-    """
-
-    def __init__(self, config: ServerConfig) -> None:
-        self.config = config
-        self.port = 0
-        self._thread: threading.Thread | None = None
-        self.start()
-
-    def start(self) -> None:
-        self.emit = EmitServer(self.config)
-        sock = bind("127.0.0.1", self.port)
-        self.port = sock.getsockname()[1]
-        self.base_url = base_url(sock)
+    def __init__(self, app: Any, port: int = 0) -> None:
+        sock = bind("127.0.0.1", port)
+        self.port: int = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
         started = threading.Event()
-        self._server = uvicorn_server(self.emit, "warning", on_started=started.set)
+        config = uvicorn.Config(app, log_level="warning", ws="websockets-sansio", interface="asgi3")
+        self._server = _NotifyingServer(config, started)
         self._thread = threading.Thread(
             target=asyncio.run, args=(self._server.serve(sockets=[sock]),), daemon=True
         )
@@ -109,10 +94,41 @@ class LiveServer:
             raise RuntimeError("uvicorn did not start")
 
     def stop(self) -> None:
-        assert self._thread is not None
         self._server.should_exit = True
         self._thread.join(10)
         assert not self._thread.is_alive(), "uvicorn did not stop"
+
+
+class _NotifyingServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, started: threading.Event) -> None:
+        super().__init__(config)
+        self._started_event = started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self._started_event.set()
+
+
+class LiveServer:
+    """The emit server on real uvicorn (see ServeThread).
+
+    ``restart()`` stops it and starts a new server on the same port and database: that is
+    how the restart tests prove nothing is lost.
+    """
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.port = 0
+        self.start()
+
+    def start(self) -> None:
+        self.emit = EmitServer(self.config)
+        self._thread = ServeThread(self.emit.app, self.port)
+        self.port = self._thread.port
+        self.base_url = f"{self._thread.url}{API_PREFIX}"
+
+    def stop(self) -> None:
+        self._thread.stop()
 
     def restart(self) -> None:
         self.stop()
@@ -122,9 +138,11 @@ class LiveServer:
     def ws_url(self) -> str:
         return self.base_url.replace("http", "ws", 1)
 
-    def client(self, key: str | None = ADMIN_KEY) -> httpx.AsyncClient:
+    def client(self, key: str | None = ADMIN_KEY, **options: Any) -> httpx.AsyncClient:
         headers = {"x-api-key": key} if key else {}
-        return httpx.AsyncClient(base_url=self.base_url, headers=headers, trust_env=False)
+        return httpx.AsyncClient(
+            base_url=self.base_url, headers=headers, trust_env=False, **options
+        )
 
 
 @pytest.fixture

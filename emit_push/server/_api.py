@@ -6,11 +6,12 @@ then makes one engine call (404/409). Responses are built from plain dicts.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Route, WebSocketRoute, compile_path
 
 from ._auth import Principal, key_from_headers
 from ._engine import LogLine, NewJob, PushSettings
@@ -55,23 +56,27 @@ _ACTIONS: dict[str, tuple[str, str]] = {
 class Api:
     def __init__(self, server: EmitServer) -> None:
         self._s = server
+        self._streams: dict[tuple[str, str, object], str] = {}
 
-    def routes(self) -> list[BaseRoute]:
+    def routes(self, prefix: str) -> list[BaseRoute]:
+        """The API's routes under ``prefix`` (flat, not a Mount: one router level less)."""
         rt = self._s.realtime
-        return [
-            Route("/spaces/{space_id}/jobs", self.create_jobs, methods=["POST"]),
-            Route("/spaces/{space_id}/jobs", self.list_jobs, methods=["GET"]),
-            Route("/spaces/{space_id}/jobs/poll", self.poll, methods=["POST"]),
-            Route("/spaces/{space_id}/push", self.get_push, methods=["GET"]),
-            Route("/spaces/{space_id}/push", self.put_push, methods=["PUT"]),
-            Route("/jobs/{job_id}", self.get_job, methods=["GET"]),
-            Route("/jobs/{job_id}/progress", self.get_progress, methods=["GET"]),
-            Route("/jobs/{job_id}/logs", self.get_logs, methods=["GET"]),
-            Route("/jobs/{job_id}/logs", self.post_logs, methods=["POST"]),
-            Route("/jobs/{job_id}/{action}", self.job_action, methods=["POST"]),
+        routes: list[BaseRoute] = [
+            _route("/spaces/{space_id}/jobs", POST=self.create_jobs, GET=self.list_jobs),
+            _route("/spaces/{space_id}/jobs/poll", POST=self.poll),
+            _route("/spaces/{space_id}/push", GET=self.get_push, PUT=self.put_push),
+            _route("/jobs/{job_id}", GET=self.get_job),
+            _route("/jobs/{job_id}/progress", GET=self.get_progress, POST=self.post_progress),
+            _route("/jobs/{job_id}/logs", GET=self.get_logs, POST=self.post_logs),
+            _route("/jobs/{job_id}/{action}", POST=self.job_action),
             WebSocketRoute("/realtime/spaces/{space_id}", rt.space, name="space_stream"),
             WebSocketRoute("/realtime/{job_id}", rt.job, name="job_stream"),
         ]
+        for route in routes:
+            assert isinstance(route, Route | WebSocketRoute)
+            route.path = prefix + route.path
+            route.path_regex, route.path_format, route.param_convertors = compile_path(route.path)
+        return routes
 
     # -- helpers -----------------------------------------------------------------
 
@@ -101,7 +106,7 @@ class Api:
         now = self._s.config.clock.now_ms()
         specs = [self._spec(item, f"[{i}]" if bulk else "", now) for i, item in enumerate(items)]
         jobs = self._s.engine.create(space_id, specs)
-        stream = str(request.url_for("job_stream", job_id="-")).replace("http", "ws", 1)[:-1]
+        stream = self._stream_prefix(request)
         refs = [
             {
                 "id": j["id"],
@@ -112,6 +117,15 @@ class Api:
             for j in jobs
         ]
         return JSONResponse(refs if bulk else refs[0], status_code=201)
+
+    def _stream_prefix(self, request: Request) -> str:
+        """``ws://host/api/v1/realtime/`` as the client reached us (cached per host)."""
+        key = (request.url.scheme, request.headers.get("host", ""), request.scope.get("root_path"))
+        prefix = self._streams.get(key)
+        if prefix is None:
+            url = str(request.url_for("job_stream", job_id="-"))  # ws:// or wss://
+            prefix = self._streams[key] = url[:-1]
+        return prefix
 
     def _spec(self, item: object, where: str, now: int) -> NewJob:
         spec = validate(JobSpecIn, item, where)
@@ -185,8 +199,12 @@ class Api:
         jobs = self._s.engine.poll(space_id, spec.count, spec.filter())
         return JSONResponse({"jobs": [descriptor(job) for job in jobs]})
 
-    async def job_action(self, request: Request) -> Response:
-        job_id, action = request.path_params["job_id"], request.path_params["action"]
+    async def post_progress(self, request: Request) -> Response:
+        return await self.job_action(request, "progress")
+
+    async def job_action(self, request: Request, action: str | None = None) -> Response:
+        job_id = request.path_params["job_id"]
+        action = action or request.path_params["action"]
         if action not in _ACTIONS:
             raise ApiError(404, "not_found", f"No endpoint POST /jobs/:jobId/{action}")
         scope, shape = _ACTIONS[action]
@@ -270,6 +288,17 @@ class Api:
         settings = PushSettings(spec.url or None, dict(spec.headers), names)
         self._s.engine.set_push(space_id, settings)
         return JSONResponse(_push_json(settings))
+
+
+def _route(path: str, **handlers: Callable[[Request], Awaitable[Response]]) -> Route:
+    """One route per path, so a 405 lists every method the path allows in ``Allow``."""
+    if "GET" in handlers:
+        handlers["HEAD"] = handlers["GET"]
+
+    async def endpoint(request: Request) -> Response:
+        return await handlers[request.method](request)
+
+    return Route(path, endpoint, methods=list(handlers))
 
 
 def validate_object(data: Any) -> dict[str, Any]:

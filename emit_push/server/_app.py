@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Route
 
 from ._api import Api
 from ._auth import Keyring
@@ -50,7 +50,7 @@ class EmitServer:
                 Route("/", self._index, methods=["GET"]),
                 Route("/health", self._health, methods=["GET"]),
                 Route(f"{API_PREFIX}/openapi.json", self._openapi, methods=["GET"]),
-                Mount(API_PREFIX, routes=Api(self).routes()),
+                *Api(self).routes(API_PREFIX),
             ],
             exception_handlers={
                 ApiError: _api_error,

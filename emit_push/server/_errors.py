@@ -30,7 +30,8 @@ def bad_request(message: str) -> ApiError:
 
 
 def not_found(job_id: str) -> ApiError:
-    return ApiError(404, "job_not_found", f"Job {job_id!r} not found")
+    shown = job_id if len(job_id) <= 64 else job_id[:64] + "..."
+    return ApiError(404, "job_not_found", f"Job {shown!r} not found")
 
 
 def conflict(job_id: str, status: str, action: str) -> ApiError:

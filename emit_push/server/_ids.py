@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 __all__ = ["format_ts", "new_key", "new_ulid", "parse_ts"]
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]  # 10 bits → 2 characters
 _lock = threading.Lock()
 _last_ms = -1
 _last_rand = 0
@@ -28,7 +29,7 @@ def new_ulid(now_ms: int | None = None) -> str:
             _last_ms = ms
             _last_rand = int.from_bytes(os.urandom(10), "big") >> 1  # room to increment
         value = (ms << 80) | _last_rand
-    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+    return "".join([_PAIRS[(value >> shift) & 1023] for shift in range(120, -1, -10)])
 
 
 def new_key() -> str:

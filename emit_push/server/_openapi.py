@@ -301,9 +301,9 @@ def _paths() -> dict[str, Any]:
         body = object_body if model in (None, "object") else _json(_ref(str(model)))
         required = model in ("object", "ProgressIn", "FailIn")
         ok = (200, _ref("WorkerReply"))
-        paths[f"/jobs/{{job_id}}/{action}"] = {
-            "post": _op(summary, scope, ok, (400, 404, 409, 413), body, body_required=required)
-        }
+        paths.setdefault(f"/jobs/{{job_id}}/{action}", {})["post"] = _op(
+            summary, scope, ok, (400, 404, 409, 413), body, body_required=required
+        )
     return paths
 
 

@@ -55,18 +55,17 @@ CREATE TABLE jobs (
     due_at INTEGER,
     log_seq INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX jobs_by_status ON jobs (space_id, status, created_at, id);
-CREATE INDEX jobs_by_age ON jobs (space_id, created_at, id);
+CREATE INDEX jobs_by_status ON jobs (space_id, status, id);
 CREATE INDEX jobs_by_due ON jobs (due_at) WHERE due_at IS NOT NULL;
 CREATE TABLE job_events (
-    id TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
     job_id TEXT NOT NULL,
     type TEXT NOT NULL,
     data TEXT NOT NULL,
     attempt_number INTEGER NOT NULL,
-    created_at INTEGER NOT NULL
-);
-CREATE INDEX job_events_by_job ON job_events (job_id, id);
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (job_id, id)
+) WITHOUT ROWID;
 CREATE TABLE job_logs (
     job_id TEXT NOT NULL,
     seq INTEGER NOT NULL,

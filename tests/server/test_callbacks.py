@@ -1,0 +1,145 @@
+"""Contract §7: callbacks on completed, dead and killed, with retries and recorded events."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+
+from emit_push.server import EmitServer
+from tests.conftest import SPACE
+from tests.receiver import Receiver
+from tests.server.conftest import call, create, job, start
+
+
+def callback_events(document: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e for e in document["events"] if e["type"].startswith("callback_")]
+
+
+async def finished(emit: EmitServer, http: httpx.AsyncClient, job_id: str, count: int) -> Any:
+    """The job once ``count`` callback attempts have been recorded (retries come soon)."""
+    with emit.hub.subscribe("job", job_id) as events:
+        seen = len(callback_events(await job(http, job_id)))
+        while seen < count:
+            event = await asyncio.wait_for(events.queue.get(), 10)
+            seen += event.type.startswith("callback_")
+    return await job(http, job_id)
+
+
+async def test_fails_twice_then_succeeds(emit: EmitServer, http: httpx.AsyncClient) -> None:
+    receiver = Receiver(statuses=[500, 503])
+    try:
+        url = f"{receiver.url}/hooks/done"
+        job_id = await create(http, "report", callbackUrl=url, callbackHeaders={"X-Sig": "abc"})
+        await start(http, job_id)
+        await call(http, job_id, "complete", {"result": {"rows": 3}})
+        requests = await receiver.wait_for(3)
+        document = await finished(emit, http, job_id, 3)
+    finally:
+        receiver.stop()
+    assert len(requests) == 3
+    body = requests[0].json()
+    assert body == {
+        "jobId": job_id,
+        "spaceId": SPACE,
+        "name": "report",
+        "status": "completed",
+        "attemptNumber": 0,
+        "result": {"rows": 3},
+        "timestamp": document["completedAt"],
+    }
+    assert all(r.json() == body for r in requests)
+    headers = requests[0].headers
+    assert (headers["x-sig"], headers["user-agent"]) == ("abc", "emit.run/1.0")
+    assert headers["content-type"] == "application/json"
+    assert [(e["type"], e["data"]) for e in callback_events(document)] == [
+        (
+            "callback_failed",
+            {
+                "url": url,
+                "retryAttempt": 0,
+                "statusCode": 500,
+                "error": "HTTP 500",
+                "willRetry": True,
+            },
+        ),
+        (
+            "callback_failed",
+            {
+                "url": url,
+                "retryAttempt": 1,
+                "statusCode": 503,
+                "error": "HTTP 503",
+                "willRetry": True,
+            },
+        ),
+        ("callback_sent", {"url": url, "retryAttempt": 2, "statusCode": 200}),
+    ]
+
+
+async def test_gives_up_after_three_retries(emit: EmitServer, http: httpx.AsyncClient) -> None:
+    receiver = Receiver(statuses=[500, 500, 500, 201])  # only 200 counts as delivered
+    try:
+        job_id = await create(http, callbackUrl=receiver.url)
+        await call(http, job_id, "kill", {"reason": "obsolete"})
+        requests = await receiver.wait_for(4)
+        document = await finished(emit, http, job_id, 4)
+    finally:
+        receiver.stop()
+    assert requests[0].json()["result"] == {"reason": "obsolete"}
+    assert requests[0].json()["status"] == "killed"
+    events = callback_events(document)
+    assert [e["data"]["willRetry"] for e in events] == [True, True, True, False]
+    assert events[-1]["data"]["statusCode"] == 201
+    assert len(receiver.requests) == 4
+
+
+async def test_dead_jobs_call_back_with_the_error(
+    emit: EmitServer, http: httpx.AsyncClient
+) -> None:
+    receiver = Receiver()
+    try:
+        job_id = await create(http, maxRetries=0, callbackUrl=receiver.url)
+        await start(http, job_id)
+        await call(http, job_id, "fail", {"error": "out of memory"})
+        [request] = await receiver.wait_for(1)
+        await finished(emit, http, job_id, 1)
+    finally:
+        receiver.stop()
+    assert (request.json()["status"], request.json()["result"]) == (
+        "dead",
+        {"error": "out of memory"},
+    )
+
+
+async def test_unreachable_callback_is_retried_and_recorded(
+    emit: EmitServer, http: httpx.AsyncClient
+) -> None:
+    receiver = Receiver()
+    receiver.stop()
+    job_id = await create(http, callbackUrl=receiver.url)
+    await call(http, job_id, "kill")
+    document = await finished(emit, http, job_id, 4)
+    events = callback_events(document)
+    assert [e["data"]["retryAttempt"] for e in events] == [0, 1, 2, 3]
+    assert all(e["data"]["statusCode"] is None for e in events)
+    assert "ConnectError" in events[0]["data"]["error"]
+
+
+async def test_no_callback_without_url_or_before_the_end(
+    emit: EmitServer, http: httpx.AsyncClient
+) -> None:
+    receiver = Receiver()
+    try:
+        plain = await create(http)
+        await start(http, plain)
+        await call(http, plain, "complete")
+        retried = await create(http, callbackUrl=receiver.url)
+        await start(http, retried)
+        await call(http, retried, "fail", {"error": "again"})  # retried: not terminal
+        emit.scheduler.run_due()
+        await emit.scheduler.in_flight()
+        assert receiver.requests == []
+    finally:
+        receiver.stop()

@@ -1,0 +1,74 @@
+"""A restart with a file database loses nothing, and timers that came due meanwhile fire."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from emit_push.server import ManualClock
+from tests.conftest import SPACE, LiveServer, make_config
+from tests.receiver import Receiver
+
+
+async def test_restart_keeps_everything_and_fires_overdue_timers(tmp_path: Path) -> None:
+    clock = ManualClock()
+    live = LiveServer(make_config(db_path=str(tmp_path / "emit.sqlite3"), clock=clock))
+    receiver = Receiver()
+    callback_receiver = Receiver()
+    callback_port = callback_receiver.port
+    callback_receiver.stop()  # the first callback attempt will fail
+    try:
+        async with live.client() as http:
+
+            async def create(**spec: object) -> str:
+                reply = await http.post(f"/spaces/{SPACE}/jobs", json={"name": "t", **spec})
+                return str(reply.json()["id"])
+
+            now = datetime.fromtimestamp(clock.now_ms() / 1000, UTC)
+            pending = await create(payload={"keep": [1, 2, 3]})
+            scheduled = await create(scheduledFor=(now + timedelta(seconds=60)).isoformat())
+            delivered = await create(timeoutSeconds=10)
+            running = await create(timeoutSeconds=10, maxRetries=0)
+            killed = await create(callbackUrl=f"http://127.0.0.1:{callback_port}/cb")
+            for job_id in (delivered, running):
+                await http.post(f"/jobs/{job_id}/claim")
+            await http.post(f"/jobs/{running}/ack")
+            await http.post(f"/jobs/{running}/progress", json={"percent": 30, "message": "m"})
+            await http.post(f"/jobs/{running}/checkpoint", json={"at": 3})
+            logs = b'{"level":"info","message":"one"}\n{"level":"info","message":"two"}'
+            await http.post(f"/jobs/{running}/logs", content=logs)
+            await http.post(f"/jobs/{killed}/kill", json={"reason": "r"})
+            push = {"url": receiver.url, "headers": {"X-Secret": "s"}, "jobNames": ["t"]}
+            await http.put(f"/spaces/{SPACE}/push", json=push)
+            before = {j: (await http.get(f"/jobs/{j}")).json() for j in (pending, running, killed)}
+            assert before[killed]["events"][-1]["type"] == "callback_failed"
+
+        live.stop()
+        callback_receiver = Receiver(port=callback_port)
+        clock.advance(61)  # every timer is overdue while the server is down
+        live.start()
+
+        async with live.client() as http:
+            jobs = {j["id"]: j for j in (await http.get(f"/spaces/{SPACE}/jobs")).json()}
+            assert len(jobs) == 5
+            assert jobs[pending]["payload"] == {"keep": [1, 2, 3]}
+            assert jobs[scheduled]["status"] == "pending"
+            assert (jobs[delivered]["status"], jobs[delivered]["attemptNumber"]) == ("pending", 0)
+            assert (jobs[running]["status"], jobs[running]["result"]) == (
+                "dead",
+                {"error": "timeout"},
+            )
+            assert jobs[running]["checkpoint"] == {"at": 3}
+            assert jobs[running]["progress"] == before[running]["progress"]
+            page = (await http.get(f"/jobs/{running}/logs")).json()
+            assert [e["message"] for e in page["logs"]] == ["one", "two"]
+            assert (await http.get(f"/spaces/{SPACE}/push")).json() == push
+            pushes = await receiver.wait_for(2)  # released and reverted jobs are pushed
+            assert {p.json()["jobId"] for p in pushes} == {scheduled, delivered}
+            assert all(p.headers["x-secret"] == "s" for p in pushes)
+            [callback] = await callback_receiver.wait_for(1)  # the retry came due meanwhile
+            assert callback.json()["result"] == {"reason": "r"}
+    finally:
+        live.stop()
+        receiver.stop()
+        callback_receiver.stop()

@@ -1,0 +1,177 @@
+"""The ``emit-push`` command, run as a real process."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+EMIT = [sys.executable, "-m", "emit_push.cli"]
+
+
+class Process:
+    """A child process whose output lines can be awaited with a timeout."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen(
+            [*EMIT, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.output: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def wait_for(self, text: str, timeout: float = 20) -> str:
+        """All output up to and including the first line that contains ``text``."""
+        while True:
+            line = self.lines.get(timeout=timeout)
+            if line is None:
+                raise AssertionError(f"exited before {text!r}:\n{''.join(self.output)}")
+            self.output.append(line)
+            if text in line:
+                return "".join(self.output)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(20)
+        self._reader.join(20)
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
+
+    def stop(self, signum: int = signal.SIGINT) -> tuple[int, str]:
+        self.proc.send_signal(signum)
+        code = self.proc.wait(20)
+        while (line := self.lines.get(timeout=20)) is not None:
+            self.output.append(line)
+        return code, "".join(self.output)
+
+
+@pytest.fixture
+def processes() -> Iterator[list[Process]]:
+    started: list[Process] = []
+    yield started
+    for process in started:
+        process.close()
+
+
+def banner(text: str) -> dict[str, str]:
+    fields = {
+        "url": r"emit local server  (\S+)",
+        "space": r"space id\s+(\S+)",
+        "worker": r"worker key\s+(\S+)",
+        "producer": r"producer key\s+(\S+)",
+        "progress": r"progress token\s+(\S+)",
+    }
+    return {name: re.search(pattern, text).group(1) for name, pattern in fields.items()}  # type: ignore[union-attr]
+
+
+def test_server_prints_keys_persists_them_and_stops_cleanly(
+    tmp_path: Path, processes: list[Process]
+) -> None:
+    db = str(tmp_path / "dev.sqlite3")
+    first = Process("server", "--port", "0", "--db", db)
+    processes.append(first)
+    info = banner(first.wait_for("Press Ctrl-C"))
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/api/v1", info["url"])
+    assert re.fullmatch(r"emit_[\w-]{40}", info["worker"])
+    assert f"EMIT_SPACE_ID={info['space']}" in "".join(first.output)
+    with httpx.Client(base_url=info["url"], headers={"x-api-key": info["producer"]}) as http:
+        job = http.post(f"/spaces/{info['space']}/jobs", json={"name": "survivor"}).json()
+    code, output = first.stop(signal.SIGINT)
+    assert code == 0
+    assert "emit local server stopped" in output
+    assert "Traceback" not in output
+
+    second = Process("server", "--port", "0", "--db", db)
+    processes.append(second)
+    again = banner(second.wait_for("Press Ctrl-C"))
+    assert {k: again[k] for k in ("space", "worker", "producer", "progress")} == {
+        k: info[k] for k in ("space", "worker", "producer", "progress")
+    }
+    with httpx.Client(base_url=again["url"], headers={"x-api-key": again["worker"]}) as http:
+        assert http.get(f"/jobs/{job['id']}").json()["name"] == "survivor"
+    assert second.stop(signal.SIGTERM)[0] == 0
+
+
+def test_flags_and_environment_fix_the_space_and_keys(processes: list[Process]) -> None:
+    env = {
+        "EMIT_SERVER_SPACE_ID": "01JENVSPACE000000000000000",
+        "EMIT_SERVER_WORKER_KEY": "emit_env_worker",
+        "EMIT_SERVER_DB": ":memory:",
+    }
+    process = Process(
+        "server", "--port", "0", "--producer-key", "emit_flag_producer",
+        "--api-key", "emit_ci=jobs:poll,jobs:kill", env=env,
+    )  # fmt: skip
+    processes.append(process)
+    info = banner(process.wait_for("Press Ctrl-C"))
+    assert (info["space"], info["worker"], info["producer"]) == (
+        "01JENVSPACE000000000000000",
+        "emit_env_worker",
+        "emit_flag_producer",
+    )
+    with httpx.Client(base_url=info["url"], headers={"x-api-key": "emit_ci"}) as http:
+        assert http.post(f"/spaces/{info['space']}/jobs/poll", json={}).json() == {"jobs": []}
+        assert http.get(f"/spaces/{info['space']}/jobs").status_code == 403
+    assert process.stop()[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--api-key", "emit_x=jobs:everything"], "--api-key: unknown scope 'jobs:everything'"),
+        (["--api-key", "emit_x"], "--api-key wants KEY=SCOPE[,SCOPE...]"),
+    ],
+)
+def test_bad_flags_give_one_clear_line(args: list[str], message: str) -> None:
+    result = subprocess.run(
+        [*EMIT, "server", "--db", ":memory:", *args], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(f"emit-push: {message}")
+    assert "Traceback" not in result.stderr
+
+
+def test_busy_port_is_reported(processes: list[Process]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [*EMIT, "server", "--db", ":memory:", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "--port" in result.stderr
+
+
+def test_demo_runs_a_lifecycle_and_exits_0() -> None:
+    result = subprocess.run([*EMIT, "demo"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "All four jobs ended as planned." in result.stdout
+    assert re.search(r"resize-image\s+completed\s+1", result.stdout)
+    assert re.search(r"slow-export\s+killed", result.stdout)
