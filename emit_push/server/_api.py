@@ -6,9 +6,11 @@ then makes one engine call (404/409). Responses are built from plain dicts.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute, compile_path
@@ -61,14 +63,20 @@ class Api:
     def routes(self, prefix: str) -> list[BaseRoute]:
         """The API's routes under ``prefix`` (flat, not a Mount: one router level less)."""
         rt = self._s.realtime
-        routes: list[BaseRoute] = [
-            _route("/spaces/{space_id}/jobs", POST=self.create_jobs, GET=self.list_jobs),
-            _route("/spaces/{space_id}/jobs/poll", POST=self.poll),
-            _route("/spaces/{space_id}/push", GET=self.get_push, PUT=self.put_push),
-            _route("/jobs/{job_id}", GET=self.get_job),
-            _route("/jobs/{job_id}/progress", GET=self.get_progress, POST=self.post_progress),
-            _route("/jobs/{job_id}/logs", GET=self.get_logs, POST=self.post_logs),
-            _route("/jobs/{job_id}/{action}", POST=self.job_action),
+        actions: dict[str, dict[str, Handler]] = {
+            action: {"POST": functools.partial(self.job_action, action=action)}
+            for action in _ACTIONS
+        }
+        actions["progress"]["GET"] = self.get_progress
+        actions["logs"] = {"GET": self.get_logs, "POST": self.post_logs}
+        routes: list[BaseRoute] = [  # the busiest first: the router tries them in order
+            _route("/jobs/{job_id}/{action}", actions, "action"),
+            _route("/jobs/{job_id}", {"": {"GET": self.get_job}}),
+            _route(
+                "/spaces/{space_id}/jobs", {"": {"POST": self.create_jobs, "GET": self.list_jobs}}
+            ),
+            _route("/spaces/{space_id}/jobs/poll", {"": {"POST": self.poll}}),
+            _route("/spaces/{space_id}/push", {"": {"GET": self.get_push, "PUT": self.put_push}}),
             WebSocketRoute("/realtime/spaces/{space_id}", rt.space, name="space_stream"),
             WebSocketRoute("/realtime/{job_id}", rt.job, name="job_stream"),
         ]
@@ -199,14 +207,8 @@ class Api:
         jobs = self._s.engine.poll(space_id, spec.count, spec.filter())
         return JSONResponse({"jobs": [descriptor(job) for job in jobs]})
 
-    async def post_progress(self, request: Request) -> Response:
-        return await self.job_action(request, "progress")
-
-    async def job_action(self, request: Request, action: str | None = None) -> Response:
+    async def job_action(self, request: Request, action: str) -> Response:
         job_id = request.path_params["job_id"]
-        action = action or request.path_params["action"]
-        if action not in _ACTIONS:
-            raise ApiError(404, "not_found", f"No endpoint POST /jobs/:jobId/{action}")
         scope, shape = _ACTIONS[action]
         space_id = self._auth(request, scope).space_id
         data = await self._json(request, optional=shape in {"nothing", "complete", "kill"})
@@ -290,15 +292,29 @@ class Api:
         return JSONResponse(_push_json(settings))
 
 
-def _route(path: str, **handlers: Callable[[Request], Awaitable[Response]]) -> Route:
-    """One route per path, so a 405 lists every method the path allows in ``Allow``."""
-    if "GET" in handlers:
-        handlers["HEAD"] = handlers["GET"]
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _route(path: str, table: dict[str, dict[str, Handler]], param: str | None = None) -> Route:
+    """A route whose handler is chosen by a path parameter (or "") and the method.
+
+    Dispatching here rather than with one Starlette route per method keeps the router's
+    scan short, and lets a 405 list in ``Allow`` every method that path accepts.
+    """
 
     async def endpoint(request: Request) -> Response:
-        return await handlers[request.method](request)
+        handlers = table.get(request.path_params[param] if param else "")
+        if handlers is None:
+            raise ApiError(404, "not_found", "No such endpoint")
+        handler = handlers.get("GET" if request.method == "HEAD" else request.method)
+        if handler is None:
+            allow = ", ".join(sorted({*handlers, *(["HEAD"] if "GET" in handlers else [])}))
+            raise HTTPException(405, headers={"Allow": allow})
+        return await handler(request)
 
-    return Route(path, endpoint, methods=list(handlers))
+    route = Route(path, endpoint)
+    route.methods = None  # every method reaches `endpoint`, which answers 405 itself
+    return route
 
 
 def validate_object(data: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from ._errors import conflict
 from ._ids import format_ts, new_ulid
 from ._queries import load_job
 from ._store import Store
-from ._wire import TERMINAL, Event, dumps, ts
+from ._wire import Event, dumps, ts
 
 __all__ = ["Engine", "EventSink", "LogLine", "NewJob", "PushSettings"]
 
@@ -61,6 +61,17 @@ class PushSettings:
 
 
 Job = dict[str, Any]
+
+_LIVE = ("scheduled", "pending", "delivered", "running")
+_REARM: Any = object()  # as a due_at change: now + the job's timeout, computed in SQL
+
+
+def _deliver(now: int) -> dict[str, Any]:
+    return {"status": "delivered", "delivered_at": now, "started_at": None, "due_at": _REARM}
+
+
+def _finish(result: Any, now: int, status: str) -> dict[str, Any]:
+    return {"status": status, "completed_at": now, "result": dumps(result), "due_at": None}
 
 
 class Engine:
@@ -112,6 +123,42 @@ class Engine:
         if job["status"] not in statuses:
             raise conflict(job["id"], job["status"], action)
 
+    def _update_if(
+        self,
+        job_id: str,
+        space_id: str,
+        action: str,
+        statuses: tuple[str, ...],
+        now: int,
+        **changes: Any,
+    ) -> Job:
+        """Change the job in one statement if it is ours and in one of ``statuses``.
+
+        The hot path is a single ``UPDATE ... RETURNING``; only when it matches nothing is
+        the job read, to answer 404, 403 or 409 precisely.
+        """
+        changes["updated_at"] = now
+        sets, args = [], []
+        for name, value in changes.items():
+            if value is _REARM:
+                sets.append(f"{name} = ? + timeout_seconds * 1000")
+                args.append(now)
+            else:
+                sets.append(f"{name} = ?")
+                args.append(value)
+        marks = ", ".join("?" * len(statuses))
+        row = self.db.execute(
+            f"UPDATE jobs SET {', '.join(sets)} WHERE id = ? AND space_id = ?"
+            f" AND status IN ({marks}) RETURNING *",
+            (*args, job_id, space_id, *statuses),
+        ).fetchone()
+        if row is None:
+            job = self._load(job_id, space_id)
+            raise conflict(job_id, job["status"], action)
+        if changes.get("due_at") is not None:
+            self._sink.due(row["due_at"])
+        return dict(row)
+
     # -- producer side -----------------------------------------------------------
 
     def create(self, space_id: str, specs: Sequence[NewJob]) -> list[Job]:
@@ -152,10 +199,11 @@ class Engine:
     def kill(self, job_id: str, space_id: str, reason: str | None) -> Job:
         now = self._now()
         with self._tx() as events:
-            job = self._load(job_id, space_id)
-            if job["status"] in TERMINAL:
-                raise conflict(job_id, job["status"], "kill")
-            self._finish(events, job, "killed", {"reason": reason}, now)
+            result = {"reason": reason}
+            job = self._update_if(
+                job_id, space_id, "kill", _LIVE, now, **_finish(result, now, "killed")
+            )
+            self._finished(events, job, result, now)
         return job
 
     # -- worker side -------------------------------------------------------------
@@ -177,23 +225,20 @@ class Engine:
     def claim(self, job_id: str, space_id: str) -> Job:
         now = self._now()
         with self._tx() as events:
-            job = self._load(job_id, space_id)
-            self._require(job, "claim", "pending")
-            self._deliver(events, job, "claim", now)
+            job = self._update_if(job_id, space_id, "claim", ("pending",), now, **_deliver(now))
+            self._event(events, job, "delivered", {"via": "claim"}, now)
         return job
 
     def _deliver(self, events: list[Event], job: Job, via: str, now: int) -> None:
         due = now + job["timeout_seconds"] * 1000
-        self._save(job, now, status="delivered", delivered_at=now, started_at=None, due_at=due)
+        self._save(job, now, **{**_deliver(now), "due_at": due})
         self._event(events, job, "delivered", {"via": via}, now)
 
     def ack(self, job_id: str, space_id: str) -> Job:
         now = self._now()
         with self._tx() as events:
-            job = self._load(job_id, space_id)
-            self._require(job, "ack", "delivered")
-            due = now + job["timeout_seconds"] * 1000
-            self._save(job, now, status="running", started_at=now, due_at=due)
+            changes = {"status": "running", "started_at": now, "due_at": _REARM}
+            job = self._update_if(job_id, space_id, "ack", ("delivered",), now, **changes)
             self._event(events, job, "running", None, now)
         return job
 
@@ -201,16 +246,16 @@ class Engine:
         """progress, checkpoint, event or keepalive: recorded; all but event re-arm the timer."""
         now = self._now()
         with self._tx() as events:
-            job = self._load(job_id, space_id)
-            self._require(job, f"send {kind} for", "running")
             changes: dict[str, Any] = {}
             if kind != "event":
-                changes["due_at"] = now + job["timeout_seconds"] * 1000
+                changes["due_at"] = _REARM
             if kind == "progress":
                 changes["progress"] = dumps({**data, "updatedAt": format_ts(now)})
             elif kind == "checkpoint":
                 changes["checkpoint"] = dumps(data)
-            self._save(job, now, **changes)
+            job = self._update_if(
+                job_id, space_id, f"send {kind} for", ("running",), now, **changes
+            )
             if kind != "keepalive":
                 self._event(events, job, kind, data, now)
         return job
@@ -218,9 +263,9 @@ class Engine:
     def complete(self, job_id: str, space_id: str, result: Any) -> Job:
         now = self._now()
         with self._tx() as events:
-            job = self._load(job_id, space_id)
-            self._require(job, "complete", "running")
-            self._finish(events, job, "completed", result, now)
+            changes = _finish(result, now, "completed")
+            job = self._update_if(job_id, space_id, "complete", ("running",), now, **changes)
+            self._finished(events, job, result, now)
         return job
 
     def fail(self, job_id: str, space_id: str, error: str) -> Job:
@@ -244,8 +289,12 @@ class Engine:
         self._enqueue_push(job, now)
 
     def _finish(self, events: list[Event], job: Job, status: str, result: Any, now: int) -> None:
-        result_text = dumps(result)
-        self._save(job, now, status=status, completed_at=now, result=result_text, due_at=None)
+        self._save(job, now, **_finish(result, now, status))
+        self._finished(events, job, result, now)
+
+    def _finished(self, events: list[Event], job: Job, result: Any, now: int) -> None:
+        """The terminal event, and the callback when the job has a URL."""
+        status = job["status"]
         self._event(events, job, status, result, now)
         if job["callback_url"]:
             body = {
