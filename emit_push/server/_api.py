@@ -16,10 +16,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute, compile_path
 
 from ._auth import Principal, key_from_headers
-from ._engine import LogLine, NewJob, PushSettings
 from ._errors import ApiError, bad_request
 from ._http import gunzip, int_param, parse_json, read_body, too_large
 from ._ids import parse_ts
+from ._records import LogLine, NewJob, PushSettings
 from ._schemas import (
     LEVELS,
     CompleteIn,

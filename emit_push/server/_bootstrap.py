@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from ._auth import Keyring
 from ._config import ServerConfig
-from ._engine import PushSettings
 from ._ids import new_key, new_ulid
+from ._records import PushSettings
 from ._scopes import PRODUCER_SCOPES, PROGRESS_SCOPES, WORKER_SCOPES, expand
 from ._store import Store
 

@@ -12,52 +12,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ._errors import conflict
 from ._ids import format_ts, new_ulid
 from ._queries import load_job
+from ._records import LogLine, NewJob, PushSettings
 from ._store import Store
 from ._wire import Event, dumps, ts
 
-__all__ = ["Engine", "EventSink", "LogLine", "NewJob", "PushSettings"]
+__all__ = ["Engine", "EventSink"]
 
 
 class EventSink(Protocol):
     def publish(self, events: Sequence[Event]) -> None: ...
 
     def due(self, at_ms: int) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class NewJob:
-    name: str
-    payload: str  # JSON text
-    max_retries: int
-    timeout_seconds: int
-    scheduled_for: int | None
-    callback_url: str | None
-    callback_headers: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class LogLine:
-    ts: int
-    level: int
-    message: str
-    source: str | None
-    metadata: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class PushSettings:
-    url: str | None = None
-    headers: dict[str, str] | None = None
-    job_names: frozenset[str] | None = None
-
-    def wants(self, name: str) -> bool:
-        return bool(self.url) and (not self.job_names or name in self.job_names)
 
 
 Job = dict[str, Any]

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -67,16 +67,18 @@ class Hub:
                 sub.put((seq, event))
 
     @contextlib.contextmanager
-    def subscribe(self, table: str, key: str) -> Any:
-        subscribers = (self._jobs if table == "job" else self._spaces).setdefault(key, set())
+    def subscribe(self, kind: Literal["job", "space"], key: str) -> Iterator[Subscriber]:
+        """Receive the events of one job, or of a whole space, while the block runs."""
+        table = self._jobs if kind == "job" else self._spaces
         sub = Subscriber(self._limit)
-        subscribers.add(sub)
+        table.setdefault(key, set()).add(sub)
         try:
             yield sub
         finally:
+            subscribers = table[key]
             subscribers.discard(sub)
             if not subscribers:
-                (self._jobs if table == "job" else self._spaces).pop(key, None)
+                del table[key]
 
 
 class _Close(Exception):

@@ -95,6 +95,8 @@ class Store:
     """The database connection, with the schema created or checked on open."""
 
     def __init__(self, path: str) -> None:
+        if sqlite3.sqlite_version_info < (3, 35):  # UPDATE ... RETURNING
+            raise RuntimeError(f"the local server needs SQLite 3.35+, not {sqlite3.sqlite_version}")
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = path
