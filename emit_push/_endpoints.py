@@ -1,0 +1,385 @@
+"""Every endpoint of the contract, defined once, without I/O.
+
+Each function returns a :class:`Call`: the request to send (method, path, body), how to
+read a successful answer, and how it may be retried. The sync and async clients only
+drive calls (``_transport``); neither knows any endpoint.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip as gzip_module
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, overload
+from urllib.parse import quote
+
+import httpx
+import pydantic_core
+from pydantic import BaseModel, TypeAdapter
+
+from ._exceptions import InvalidInputError
+from ._models import (
+    JobDescriptor,
+    JobDetails,
+    JobProgress,
+    JobRef,
+    JobSpec,
+    JobState,
+    LogEntry,
+    LogPage,
+    LogsAccepted,
+)
+from ._retry import RetryMode
+
+__all__ = [
+    "Call",
+    "Confirm",
+    "SpecInput",
+    "ack",
+    "append_logs",
+    "checkpoint",
+    "claim",
+    "complete",
+    "create",
+    "encode_json",
+    "event",
+    "fail",
+    "get",
+    "get_progress",
+    "keepalive",
+    "kill",
+    "list_jobs",
+    "logs",
+    "ndjson_body",
+    "poll",
+    "progress",
+]
+
+T = TypeVar("T", covariant=True)
+
+SpecInput = JobSpec | Mapping[str, Any]
+"""A job spec: a :class:`JobSpec`, or a mapping with snake_case or camelCase keys."""
+
+_JSON = {"content-type": "application/json"}
+
+
+@functools.cache
+def _details_list() -> TypeAdapter[list[JobDetails]]:
+    return TypeAdapter(list[JobDetails])  # built on first use: cheaper cold starts
+
+
+@dataclass(frozen=True, slots=True)
+class Confirm(Generic[T]):
+    """How to tell, after a retry met 409, whether an earlier attempt did land.
+
+    ``check`` gets the job as read back and returns the call's result if the job shows
+    the call's effect, else None (the 409 stands).
+    """
+
+    job_id: str
+    check: Callable[[JobDetails], T | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[T]):
+    """One API call: what to send, how to read the answer, how it may be retried."""
+
+    method: str
+    path: str
+    parse: Callable[[httpx.Response], T]
+    content: bytes | None = None
+    headers: Mapping[str, str] | None = None
+    params: Mapping[str, str | int] | None = None
+    retry: RetryMode = "idempotent"
+    confirm: Confirm[T] | None = None
+
+
+def encode_json(value: Any) -> bytes:
+    """JSON bytes for a request body; pydantic models are written with their aliases."""
+    try:
+        return pydantic_core.to_json(value)
+    except pydantic_core.PydanticSerializationError as exc:
+        raise InvalidInputError(f"cannot send as JSON: {exc}") from exc
+
+
+def _job_path(job_id: str, action: str = "") -> str:
+    if not isinstance(job_id, str) or not job_id:
+        raise InvalidInputError(f"job_id must be a non-empty string, got {job_id!r}")
+    return f"/jobs/{quote(job_id, safe='')}" + (f"/{action}" if action else "")
+
+
+def _space_path(space_id: str, rest: str = "") -> str:
+    return f"/spaces/{quote(space_id, safe='')}/jobs{rest}"
+
+
+def _model(model: type[BaseModel]) -> Callable[[httpx.Response], Any]:
+    return lambda response: model.model_validate_json(response.content)
+
+
+def _json(response: httpx.Response) -> Any:
+    return pydantic_core.from_json(response.content) if response.content.strip() else None
+
+
+def _unwrap(data: Any, key: str) -> Any:
+    """``data[key]`` when the answer wraps its value in an object, else ``data``."""
+    return data[key] if isinstance(data, dict) and key in data else data
+
+
+# -- producer and read side ----------------------------------------------------------
+
+
+def _spec(spec: SpecInput) -> dict[str, Any]:
+    if not isinstance(spec, JobSpec | Mapping):
+        raise InvalidInputError(f"a job spec is a JobSpec or a mapping, got {type(spec)!r}")
+    try:
+        model = spec if isinstance(spec, JobSpec) else JobSpec.model_validate(spec)
+        return model.to_wire()
+    except pydantic_core.ValidationError as exc:
+        raise InvalidInputError(f"invalid job spec: {exc}") from exc
+    except pydantic_core.PydanticSerializationError as exc:
+        raise InvalidInputError(f"cannot send as JSON: {exc}") from exc
+
+
+@overload
+def create(space_id: str, spec: SpecInput) -> Call[JobRef]: ...
+@overload
+def create(space_id: str, spec: Sequence[SpecInput]) -> Call[list[JobRef]]: ...
+def create(space_id: str, spec: SpecInput | Sequence[SpecInput]) -> Call[Any]:
+    """``POST /spaces/:spaceId/jobs``: one spec gives one ref, a list gives refs in order."""
+    specs: list[SpecInput]
+    if isinstance(spec, JobSpec | Mapping):
+        bulk, specs = False, [spec]
+    else:
+        bulk, specs = True, list(spec)
+    if bulk and not specs:
+        raise InvalidInputError("create() needs at least one job spec")
+    wire = [_spec(s) for s in specs]
+
+    def parse(response: httpx.Response) -> JobRef | list[JobRef]:
+        data = _unwrap(_unwrap(_json(response), "jobs"), "job")
+        items = data if isinstance(data, list) else [data]
+        refs = [JobRef.model_validate({"spaceId": space_id, **item}) for item in items]
+        return refs if bulk else refs[0]
+
+    return Call(
+        "POST", _space_path(space_id), parse, encode_json(wire if bulk else wire[0]), _JSON,
+        retry="unprocessed",
+    )  # fmt: skip
+
+
+def get(job_id: str) -> Call[JobDetails]:
+    """``GET /jobs/:jobId``: the job and its event history."""
+    return Call("GET", _job_path(job_id), _model(JobDetails))
+
+
+def list_jobs(
+    space_id: str, status: str | None, limit: int | None, offset: int | None
+) -> Call[list[JobDetails]]:
+    """``GET /spaces/:spaceId/jobs``: newest first."""
+    params = {"status": status, "limit": limit, "offset": offset}
+    query = {k: v for k, v in params.items() if v is not None}
+    return Call(
+        "GET",
+        _space_path(space_id),
+        lambda r: _details_list().validate_python(_unwrap(_json(r), "jobs")),
+        params=query,
+    )
+
+
+def get_progress(job_id: str) -> Call[JobProgress]:
+    """``GET /jobs/:jobId/progress``."""
+    return Call("GET", _job_path(job_id, "progress"), _model(JobProgress))
+
+
+def logs(
+    job_id: str,
+    *,
+    after: int | None = None,
+    before: int | None = None,
+    limit: int | None = None,
+    level: str | None = None,
+    q: str | None = None,
+) -> Call[LogPage]:
+    """``GET /jobs/:jobId/logs``: a page of logs, oldest first."""
+    params = {"after": after, "before": before, "limit": limit, "level": level, "q": q}
+    query = {k: v for k, v in params.items() if v is not None}
+    return Call("GET", _job_path(job_id, "logs"), _model(LogPage), params=query)
+
+
+# -- worker side ---------------------------------------------------------------------
+
+
+def _descriptors(data: Any) -> list[JobDescriptor]:
+    data = _unwrap(data, "jobs")
+    items = data if isinstance(data, list) else [_unwrap(data, "job")]
+    return [JobDescriptor.model_validate(item) for item in items]
+
+
+def poll(space_id: str, count: int, types: str | Sequence[str] | None) -> Call[list[JobDescriptor]]:
+    """``POST /spaces/:spaceId/jobs/poll``: up to ``count`` jobs, now ours."""
+    body: dict[str, Any] = {"count": count}
+    if types is not None:
+        body["types"] = [types] if isinstance(types, str) else list(types)
+    return Call(
+        "POST", _space_path(space_id, "/poll"), lambda r: _descriptors(_json(r)),
+        encode_json(body), _JSON, retry="unprocessed",
+    )  # fmt: skip
+
+
+def claim(job_id: str) -> Call[JobDescriptor]:
+    """``POST /jobs/:jobId/claim``: answers a bare descriptor, ``{"job"}`` or ``{"jobs"}``."""
+
+    def parse(response: httpx.Response) -> JobDescriptor:
+        found = _descriptors(_json(response))
+        if len(found) != 1:
+            raise ValueError(f"claim answered {len(found)} jobs")
+        return found[0]
+
+    return Call("POST", _job_path(job_id, "claim"), parse, retry="unprocessed")
+
+
+def _state(job_id: str) -> Callable[[httpx.Response], JobState]:
+    def parse(response: httpx.Response) -> JobState:
+        data = _json(response)  # any 2xx will do: an empty or odd body means "done"
+        return JobState.model_validate({"id": job_id, **(data if isinstance(data, dict) else {})})
+
+    return parse
+
+
+def _accepted(response: httpx.Response) -> LogsAccepted:
+    data = _json(response)  # any 2xx will do
+    return LogsAccepted.model_validate(data if isinstance(data, dict) else {})
+
+
+def _worker_call(
+    job_id: str,
+    action: str,
+    body: Any = None,
+    check: Callable[[JobDetails], bool] | None = None,
+) -> Call[JobState]:
+    content = None if body is None else encode_json(body)
+    confirm = None
+    if check is not None:
+        confirm = Confirm(job_id, lambda job: _state_of(job) if check(job) else None)
+    return Call(
+        "POST", _job_path(job_id, action), _state(job_id), content,
+        _JSON if content is not None else None,
+        retry="idempotent" if check is None else "confirm", confirm=confirm,
+    )  # fmt: skip
+
+
+def _state_of(job: JobDetails) -> JobState:
+    return JobState(id=job.id, status=job.status, attempt_number=job.attempt_number)
+
+
+def _attempt_is(job: JobDetails, attempt: int | None) -> bool:
+    return attempt is None or job.attempt_number == attempt
+
+
+def ack(job_id: str, attempt_number: int | None = None) -> Call[JobState]:
+    """``POST /jobs/:jobId/ack``: ``delivered`` → ``running``."""
+    return _worker_call(
+        job_id, "ack", check=lambda j: j.status == "running" and _attempt_is(j, attempt_number)
+    )
+
+
+def keepalive(job_id: str) -> Call[JobState]:
+    """``POST /jobs/:jobId/keepalive``: re-arms the execution timer."""
+    return _worker_call(job_id, "keepalive")
+
+
+def progress(
+    job_id: str,
+    percent: float,
+    message: str,
+    sub_progress: Mapping[str, Any] | None = None,
+) -> Call[JobState]:
+    """``POST /jobs/:jobId/progress``."""
+    body: dict[str, Any] = {"percent": percent, "message": message}
+    if sub_progress is not None:
+        body["subProgress"] = sub_progress
+    return _worker_call(job_id, "progress", body)
+
+
+def _object(data: Mapping[str, Any], what: str) -> Mapping[str, Any]:
+    if not isinstance(data, Mapping | BaseModel):
+        raise InvalidInputError(f"{what} data must be a JSON object, got {type(data)!r}")
+    return data
+
+
+def checkpoint(job_id: str, data: Mapping[str, Any]) -> Call[JobState]:
+    """``POST /jobs/:jobId/checkpoint``: stores ``data`` as the job's checkpoint."""
+    return _worker_call(job_id, "checkpoint", _object(data, "checkpoint"))
+
+
+def event(job_id: str, data: Mapping[str, Any]) -> Call[JobState]:
+    """``POST /jobs/:jobId/event``: records a custom event."""
+    return _worker_call(job_id, "event", _object(data, "event"))
+
+
+def complete(job_id: str, result: Any = None, attempt_number: int | None = None) -> Call[JobState]:
+    """``POST /jobs/:jobId/complete``."""
+    return _worker_call(
+        job_id,
+        "complete",
+        {"result": result},
+        lambda j: j.status == "completed" and _attempt_is(j, attempt_number),
+    )
+
+
+def error_message(error: str | BaseException) -> str:
+    """What ``fail`` sends for ``error``: the text, or ``Type: text`` for an exception."""
+    if isinstance(error, BaseException):
+        text = str(error)
+        return f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return str(error)
+
+
+def fail(
+    job_id: str, error: str | BaseException, attempt_number: int | None = None
+) -> Call[JobState]:
+    """``POST /jobs/:jobId/fail``: the job retries, or is dead when out of retries."""
+    message = error_message(error)
+
+    def landed(job: JobDetails) -> bool:
+        # The fail shows as a `retried` (attempt + 1) or `dead` (same attempt) event.
+        for e in job.events:
+            if e.type in {"retried", "dead"} and isinstance(e.data, dict):
+                number = None if attempt_number is None else attempt_number + (e.type == "retried")
+                if e.data.get("error") == message and (
+                    number is None or e.attempt_number == number
+                ):
+                    return True
+        return False
+
+    return _worker_call(job_id, "fail", {"error": message}, landed)
+
+
+def kill(job_id: str, reason: str | None = None) -> Call[JobState]:
+    """``POST /jobs/:jobId/kill``: stops the job for good."""
+    body = {} if reason is None else {"reason": reason}
+    return _worker_call(job_id, "kill", body, lambda j: j.status == "killed")
+
+
+def ndjson_body(entries: Iterable[LogEntry | Mapping[str, Any]]) -> bytes:
+    """NDJSON for ``append_logs``, one entry a line."""
+    lines = []
+    for entry in entries:
+        if not isinstance(entry, LogEntry):
+            try:
+                entry = LogEntry.model_validate(entry)
+            except pydantic_core.ValidationError as exc:
+                raise InvalidInputError(f"invalid log entry: {exc}") from exc
+        wire = entry.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"seq"})
+        lines.append(encode_json(wire))
+    return b"\n".join(lines) + b"\n"
+
+
+def append_logs(job_id: str, body: bytes, *, gzip: bool = True) -> Call[LogsAccepted]:
+    """``POST /jobs/:jobId/logs`` with an NDJSON body, gzipped unless told not to."""
+    headers = {"content-type": "application/x-ndjson"}
+    if gzip:
+        body = gzip_module.compress(body, compresslevel=5)
+        headers["content-encoding"] = "gzip"
+    return Call("POST", _job_path(job_id, "logs"), _accepted, body, headers)

@@ -1,0 +1,279 @@
+"""Every error the SDK raises, in one tree.
+
+```
+EmitError
+├── ConfigurationError            missing or invalid settings; raised at construction
+├── InvalidInputError             an argument the SDK cannot send (also a ValueError)
+├── APIConnectionError            no answer: refused, reset, dropped          retryable
+│   └── APITimeoutError           no answer in time                           retryable
+└── APIError                      the service answered with an error status
+    ├── BadRequestError           400, 413, 415, 422: the request was invalid
+    ├── AuthenticationError       401: no key, or an unknown one
+    ├── PermissionDeniedError     403: missing scope, or another space's key
+    ├── NotFoundError             404: unknown job
+    ├── ConflictError             409: the call is not allowed in the job's status
+    │   └── JobKilledError        409 ``job_killed``: the job was killed
+    ├── RateLimitError            429                                         retryable
+    ├── ServerError               5xx                                         retryable
+    └── UnexpectedResponseError   a 2xx answer whose body the SDK cannot read
+```
+
+API errors carry ``status``, ``code``, ``message`` and ``request_id`` (when the service
+sent one), plus the ``method`` and ``url`` of the call. No error ever holds the API key:
+errors keep strings, not the request objects that carried the key.
+
+Foreign errors (httpx transport errors, pydantic validation errors) are converted here,
+in :func:`error_from_response` and :func:`error_from_transport`, and chained with
+``raise ... from exc`` by the caller.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from typing import Any
+
+import httpx
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "ConflictError",
+    "EmitError",
+    "InvalidInputError",
+    "JobKilledError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ServerError",
+    "UnexpectedResponseError",
+    "error_from_response",
+    "error_from_transport",
+]
+
+
+class EmitError(Exception):
+    """Base class of every error the SDK raises."""
+
+    retryable: bool = False
+    """Whether sending the same request again may succeed."""
+
+
+class ConfigurationError(EmitError):
+    """Raised at construction when a setting is missing or invalid."""
+
+
+class InvalidInputError(EmitError, ValueError):
+    """Raised before any request when an argument cannot be sent (e.g. not JSON-able)."""
+
+
+class APIConnectionError(EmitError):
+    """Raised when no answer came back: connection refused, reset or dropped.
+
+    ``request_sent`` is False only when the request provably never reached the server
+    (the connection could not be opened), so retrying cannot repeat its effect.
+    """
+
+    retryable = True
+
+    def __init__(self, message: str, *, method: str, url: str, request_sent: bool = True) -> None:
+        super().__init__(message)
+        self.message = message
+        self.method = method
+        self.url = url
+        self.request_sent = request_sent
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.method} {self.url})"
+
+
+class APITimeoutError(APIConnectionError):
+    """Raised when the answer did not come in time."""
+
+
+class APIError(EmitError):
+    """Raised when the service answers with an error status.
+
+    The class says what kind of error it is; ``status`` is the exact HTTP status,
+    ``code`` the machine code of the body (``invalid_state``, ``job_killed``...),
+    ``message`` the human one, ``request_id`` the service's id for the request.
+    """
+
+    status: int | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        method: str | None = None,
+        url: str | None = None,
+        body: Any = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        self.code = code
+        self.request_id = request_id
+        self.method = method
+        self.url = url
+        self.body = body
+        self.retry_after = retry_after
+        """Seconds the service asked us to wait (``Retry-After``), when it said."""
+
+    def __str__(self) -> str:
+        head = f"{self.status} {self.code}" if self.code else f"{self.status}"
+        text = f"{head}: {self.message}"
+        if self.method and self.url:
+            text += f" ({self.method} {self.url})"
+        if self.request_id:
+            text += f" [request id {self.request_id}]"
+        return text
+
+
+class BadRequestError(APIError):
+    """400 (and 413, 415, 422): the service refused the request as invalid."""
+
+    status = 400
+
+
+class AuthenticationError(APIError):
+    """401: the API key is missing or unknown."""
+
+    status = 401
+
+
+class PermissionDeniedError(APIError):
+    """403: the key lacks a scope, or belongs to another space."""
+
+    status = 403
+
+
+class NotFoundError(APIError):
+    """404: the job (or endpoint) does not exist."""
+
+    status = 404
+
+
+class ConflictError(APIError):
+    """409: the call is not allowed in the job's current status."""
+
+    status = 409
+
+
+class JobKilledError(ConflictError):
+    """409 ``job_killed``: the job was killed; a worker should stop and send nothing more."""
+
+
+class RateLimitError(APIError):
+    """429: too many requests; ``retry_after`` says how long to wait when known."""
+
+    status = 429
+    retryable = True
+
+
+class ServerError(APIError):
+    """5xx: the service failed to answer the request."""
+
+    status = 500
+    retryable = True
+
+
+class UnexpectedResponseError(APIError):
+    """A success status whose body is not what the contract describes."""
+
+
+_BY_STATUS: dict[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    413: BadRequestError,
+    415: BadRequestError,
+    422: BadRequestError,
+    429: RateLimitError,
+}
+
+
+def error_from_response(response: httpx.Response, method: str, url: str) -> APIError:
+    """The error for an error answer, read leniently: JSON ``error``/``message``, or text."""
+    body, message, code = _read_body(response)
+    status = response.status_code
+    kind = _BY_STATUS.get(status) or (ServerError if status >= 500 else APIError)
+    if kind is ConflictError and code == "job_killed":
+        kind = JobKilledError
+    headers = response.headers
+    return kind(
+        message or response.reason_phrase or f"HTTP {status}",
+        status=status,
+        code=code,
+        request_id=headers.get("x-request-id") or headers.get("request-id"),
+        method=method,
+        url=url,
+        body=body,
+        retry_after=parse_retry_after(headers.get("retry-after")),
+    )
+
+
+def error_from_transport(exc: httpx.HTTPError, method: str, url: str) -> APIConnectionError:
+    """The error for an httpx failure that left us without an answer."""
+    # Only a connection that never opened proves the server did not see the request.
+    unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+    name = type(exc).__name__
+    detail = str(exc) or name
+    if isinstance(exc, httpx.TimeoutException):
+        return APITimeoutError(
+            f"timed out ({name}): {detail}", method=method, url=url, request_sent=not unsent
+        )
+    error = APIConnectionError(
+        f"connection failed ({name}): {detail}", method=method, url=url, request_sent=not unsent
+    )
+    if not isinstance(exc, httpx.TransportError):  # e.g. a body that fails to decode
+        error.retryable = False
+    return error
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in seconds: a number, or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _read_body(response: httpx.Response) -> tuple[Any, str | None, str | None]:
+    text = response.text
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return text, text.strip()[:500] or None, None
+    if not isinstance(body, dict):
+        return body, None, None
+    error, code, message = body.get("error"), body.get("code"), body.get("message")
+    if isinstance(error, dict):  # {"error": {"message", "code"}}
+        message = error.get("message", message)
+        code = error.get("code", code)
+    elif isinstance(error, str):
+        message = error
+    return (
+        body,
+        message if isinstance(message, str) else None,
+        code if isinstance(code, str) else None,
+    )

@@ -1,0 +1,292 @@
+"""The batched job logger: ``job.log.info(...)`` appends to a buffer and returns at once.
+
+A shipper (``_shipping``) sends what is buffered as NDJSON to ``POST /jobs/:id/logs``: as
+soon as ``max_batch_size`` entries wait, every ``flush_interval`` seconds, and when the
+job is closed. Batches go out one at a time, in order; a failed batch goes back to the
+front of the buffer and is sent again later.
+
+When more than ``max_buffered_entries`` wait (the service is down, or the job logs faster
+than it can be sent), the oldest are dropped, counted, and reported in the next batch: it
+starts with a ``warn`` line from source ``emit-push`` saying how many were dropped, with
+``metadata={"droppedEntries": n}``. Entries are lost only that way, or when the service
+refuses a batch outright (4xx), or is still unreachable when the job is closed; every
+loss is counted (``job.log.lost``) and reported through the ``emit_push`` Python logger.
+
+This module is the sans-I/O part: the buffer and the encoding of batches.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ._exceptions import ConfigurationError, EmitError
+
+__all__ = ["START", "WAKE", "Batch", "JobLogger", "LogBuffer", "LoggerOptions"]
+
+START = 1  # the buffer was idle: start a shipper
+WAKE = 2  # a full batch waits: send it now
+
+Entry = tuple[float, str, Any, Any, "str | None"]  # ts, level, message, metadata, source
+log = logging.getLogger("emit_push")
+
+
+@dataclass(frozen=True, slots=True)
+class LoggerOptions:
+    """How ``job.log`` batches and ships its entries.
+
+    LoggerOptions(flush_interval=0.5, gzip=False, source="resizer")
+    """
+
+    flush_interval: float = 1.0
+    """Seconds between sends while entries wait."""
+    max_batch_size: int = 100
+    """Entries per request; reaching it sends at once."""
+    max_buffered_entries: int = 10_000
+    """Past this many waiting entries the oldest are dropped (and counted)."""
+    gzip: bool = True
+    """Send batches with ``Content-Encoding: gzip``."""
+    source: str | None = None
+    """Default ``source`` of every entry."""
+
+    def __post_init__(self) -> None:
+        if not self.flush_interval > 0:
+            raise ConfigurationError("LoggerOptions.flush_interval must be > 0")
+        if not 1 <= self.max_batch_size <= 5000:
+            raise ConfigurationError("LoggerOptions.max_batch_size must be in 1..5000")
+        if self.max_buffered_entries < self.max_batch_size:
+            raise ConfigurationError("LoggerOptions.max_buffered_entries must be >= max_batch_size")
+
+
+@dataclass(slots=True)
+class Batch:
+    """Entries taken from the buffer for one request, and the drops to report with them."""
+
+    entries: list[Entry]
+    dropped: int
+    cap: int
+
+    def encode(self) -> bytes:
+        """The batch as NDJSON, a drop report first when entries were dropped."""
+        lines = []
+        if self.dropped:
+            at = self.entries[0][0] if self.entries else time.time()
+            message = (
+                f"emit-push dropped {self.dropped} log entries: "
+                f"more than {self.cap} were waiting to be sent"
+            )
+            lines.append(_line(at, "warn", message, {"droppedEntries": self.dropped}, "emit-push"))
+        lines.extend(_line(*entry) for entry in self.entries)
+        return ("\n".join(lines) + "\n").encode()
+
+
+_encode = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, default=str, separators=(",", ":")
+).encode
+_second: tuple[int, str] = (-1, "")  # the last second formatted, shared by its entries
+
+
+def _stamp(ts: float) -> str:
+    global _second
+    seconds, millis = divmod(int(ts * 1000), 1000)
+    if _second[0] != seconds:
+        _second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+    return f"{_second[1]}.{millis:03d}Z"
+
+
+def _line(ts: float, level: str, message: Any, metadata: Any, source: str | None) -> str:
+    # Built by hand: the stamp and level are ours; only user values go through the encoder.
+    text = f'{{"ts":"{_stamp(ts)}","level":"{level}","message":'
+    text += _encode(message if isinstance(message, str) else str(message))
+    if source is not None:
+        text += ',"source":' + _encode(str(source))
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            metadata = dict(metadata) if isinstance(metadata, Mapping) else {"value": metadata}
+        try:
+            text += ',"metadata":' + _encode(metadata)
+        except (TypeError, ValueError, RecursionError):  # odd keys, NaN, cycles
+            text += ',"metadata":' + _encode({"repr": repr(metadata)[:2000]})
+    return text + "}"
+
+
+class LogBuffer:
+    """Waiting entries and the logger's counters; safe to use from any thread."""
+
+    def __init__(self, options: LoggerOptions) -> None:
+        self._entries: deque[Entry] = deque()
+        self._lock = threading.Lock()
+        self._cap = options.max_buffered_entries
+        self._batch = options.max_batch_size
+        self._unreported = 0  # dropped, not yet reported in a batch
+        self._active = False  # a shipper is on duty
+        self.dropped = 0
+        self.sent = 0
+        self.lost = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def add(self, entry: Entry) -> int:
+        """Buffer ``entry``; returns START, WAKE or 0 for the shipper."""
+        with self._lock:
+            entries = self._entries
+            if len(entries) >= self._cap:
+                entries.popleft()
+                self._unreported += 1
+                self.dropped += 1
+            entries.append(entry)
+            if not self._active:
+                self._active = True
+                return START
+            return WAKE if len(entries) % self._batch == 0 else 0
+
+    def take(self) -> Batch | None:
+        """The next batch to send, oldest entries first; None when nothing waits."""
+        with self._lock:
+            entries = self._entries
+            if not entries and not self._unreported:
+                return None
+            batch = [entries.popleft() for _ in range(min(self._batch, len(entries)))]
+            dropped, self._unreported = self._unreported, 0
+            return Batch(batch, dropped, self._cap)
+
+    def settle(self, batch: Batch, error: BaseException | None) -> bool:
+        """Record how sending ``batch`` went; False when it was put back (stop for now)."""
+        if error is None:
+            self.sent += len(batch.entries)
+            return True
+        if isinstance(error, EmitError) and error.retryable:
+            self.restore(batch)
+            log.debug("log batch not sent, will retry: %s", error)
+            return False
+        self.lost += len(batch.entries)
+        log.warning("lost %d log entries: %s", len(batch.entries), error)
+        return True
+
+    def restore(self, batch: Batch) -> None:
+        """Put ``batch`` back at the front, dropping the oldest past the cap."""
+        with self._lock:
+            self._entries.extendleft(reversed(batch.entries))
+            self._unreported += batch.dropped
+            while len(self._entries) > self._cap:
+                self._entries.popleft()
+                self._unreported += 1
+                self.dropped += 1
+
+    def abandon(self) -> None:
+        """Give up on everything waiting (the service stayed unreachable at close)."""
+        with self._lock:
+            count = len(self._entries)
+            self._entries.clear()
+            self._unreported = 0
+        if count:
+            self.lost += count
+            log.warning("lost %d log entries: the service was unreachable at close", count)
+
+    def retire(self) -> bool:
+        """Called by a shipper with nothing left to do: True (and idle) when nothing waits."""
+        with self._lock:
+            if self._entries or self._unreported:
+                return False
+            self._active = False
+            return True
+
+    def deactivate(self) -> None:
+        """No shipper could be started: let the next entry try again."""
+        with self._lock:
+            self._active = False
+
+
+class JobLogger:
+    """``job.log``: structured log lines for the job, batched and sent in the background.
+
+    Every method returns at once and never raises; see ``LoggerOptions``.
+
+        job.log.info("resized", metadata={"width": 640}, source="resizer")
+    """
+
+    __slots__ = ("_buffer", "_notify", "_source")
+
+    def __init__(
+        self, buffer: LogBuffer, notify: Callable[[int], None], source: str | None = None
+    ) -> None:
+        self._buffer = buffer
+        self._notify = notify
+        self._source = source
+
+    def _add(self, level: str, message: str, metadata: Any, source: str | None) -> None:
+        try:
+            if type(metadata) is dict:
+                metadata = metadata.copy()  # later changes by the caller must not show
+            signal = self._buffer.add(
+                (time.time(), level, message, metadata, source or self._source)
+            )
+            if signal:
+                self._notify(signal)
+        except Exception:  # never into user code
+            log.debug("job.log failed", exc_info=True)
+
+    def trace(
+        self, message: str, metadata: Mapping[str, Any] | None = None, source: str | None = None
+    ) -> None:
+        """Log at ``trace``."""
+        self._add("trace", message, metadata, source)
+
+    def debug(
+        self, message: str, metadata: Mapping[str, Any] | None = None, source: str | None = None
+    ) -> None:
+        """Log at ``debug``."""
+        self._add("debug", message, metadata, source)
+
+    def info(
+        self, message: str, metadata: Mapping[str, Any] | None = None, source: str | None = None
+    ) -> None:
+        """Log at ``info``."""
+        self._add("info", message, metadata, source)
+
+    def warn(
+        self, message: str, metadata: Mapping[str, Any] | None = None, source: str | None = None
+    ) -> None:
+        """Log at ``warn`` (also spelled ``warning``)."""
+        self._add("warn", message, metadata, source)
+
+    warning = warn
+
+    def error(
+        self, message: str, metadata: Mapping[str, Any] | None = None, source: str | None = None
+    ) -> None:
+        """Log at ``error``."""
+        self._add("error", message, metadata, source)
+
+    def fatal(
+        self, message: str, metadata: Mapping[str, Any] | None = None, source: str | None = None
+    ) -> None:
+        """Log at ``fatal``."""
+        self._add("fatal", message, metadata, source)
+
+    @property
+    def buffered(self) -> int:
+        """Entries waiting to be sent."""
+        return len(self._buffer)
+
+    @property
+    def sent(self) -> int:
+        """Entries the service accepted."""
+        return self._buffer.sent
+
+    @property
+    def dropped(self) -> int:
+        """Entries dropped because more than ``max_buffered_entries`` waited."""
+        return self._buffer.dropped
+
+    @property
+    def lost(self) -> int:
+        """Entries given up on: refused by the service, or unsendable at close."""
+        return self._buffer.lost

@@ -1,0 +1,206 @@
+"""Sending calls: one request flow (pure), and a sync and an async driver around it.
+
+:func:`call_flow` is a generator in the manner of httpx's ``Auth.auth_flow``: it yields an
+``httpx.Request`` to send, or a number of seconds to sleep, and is sent back the answer
+(an ``httpx.Response`` or the httpx error). Retries, error mapping and the read-back that
+confirms an ambiguous ``complete``/``fail``/``ack``/``kill`` all live in it, once. The
+drivers differ only in how they send and sleep, and in how they get the API key.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any, TypeVar, cast
+
+import anyio
+import httpx
+
+from . import _endpoints as ep
+from ._config import ClientConfig
+from ._endpoints import Call, Confirm
+from ._exceptions import (
+    ConfigurationError,
+    ConflictError,
+    EmitError,
+    UnexpectedResponseError,
+    error_from_response,
+    error_from_transport,
+)
+
+__all__ = ["AsyncDriver", "SyncDriver", "call_flow"]
+
+T = TypeVar("T")
+Action = httpx.Request | float
+Outcome = httpx.Response | httpx.RequestError | None
+Flow = Generator[Action, Outcome, T]
+
+log = logging.getLogger("emit_push")
+
+
+def call_flow(call: Call[T], config: ClientConfig) -> Flow[T]:
+    """Send ``call`` until it succeeds, is not worth retrying, or retries run out."""
+    url = config.base_url + call.path
+    extensions = {} if config.timeout is None else {"timeout": config.timeout.as_dict()}
+    headers = dict(config.headers)
+    if call.headers:
+        headers.update(call.headers)
+    request = httpx.Request(
+        call.method, url, params=call.params, content=call.content,
+        headers=headers, extensions=extensions,
+    )  # fmt: skip
+    attempt = 0
+    while True:
+        outcome = yield request
+        if isinstance(outcome, httpx.Response):
+            if outcome.is_success:
+                return _parse(call, outcome, url)
+            error: EmitError = error_from_response(outcome, call.method, url)
+        else:
+            assert outcome is not None
+            error = error_from_transport(outcome, call.method, url)
+        if attempt and call.confirm is not None and isinstance(error, ConflictError):
+            # An earlier attempt may have landed and this 409 be its echo: read the job.
+            confirmed = yield from _confirm(call.confirm, config)
+            if confirmed is not None:
+                log.info("%s %s: an earlier attempt had landed", call.method, call.path)
+                return confirmed
+        delay = config.retry.delay(call.retry, error, attempt)
+        if delay is None:
+            raise error from (outcome if isinstance(outcome, Exception) else None)
+        attempt += 1
+        log.info("retry %d of %s %s in %.2fs: %s", attempt, call.method, call.path, delay, error)
+        yield float(delay)
+
+
+def _parse(call: Call[T], response: httpx.Response, url: str) -> T:
+    try:
+        return call.parse(response)
+    except (ValueError, TypeError, KeyError) as exc:  # pydantic's ValidationError is a ValueError
+        raise UnexpectedResponseError(
+            f"cannot read the answer: {str(exc).splitlines()[0]}",
+            status=response.status_code,
+            method=call.method,
+            url=url,
+            body=response.text[:2000],
+        ) from exc
+
+
+def _confirm(confirm: Confirm[T], config: ClientConfig) -> Flow[T | None]:
+    try:
+        job = yield from call_flow(ep.get(confirm.job_id), config)
+    except EmitError:
+        return None  # cannot tell: the 409 stands
+    return confirm.check(job)
+
+
+def _checked_key(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError("the api_key function must return a non-empty string")
+    return value.strip()
+
+
+def _result(stop: StopIteration) -> Any:
+    return stop.value
+
+
+def _scrubbed(response: httpx.Response, key: str) -> httpx.Response:
+    """An error answer that echoes the key (a misbehaving proxy) loses it here."""
+    if response.is_success or key.encode() not in response.content:
+        return response
+    content = response.content.replace(key.encode(), b"[redacted]")
+    dropped = {"content-length", "content-encoding", "transfer-encoding"}
+    headers = [(k, v) for k, v in response.headers.multi_items() if k not in dropped]
+    return httpx.Response(response.status_code, headers=headers, content=content)
+
+
+class SyncDriver:
+    """Runs calls with an ``httpx.Client``."""
+
+    def __init__(self, config: ClientConfig, http: httpx.Client, *, owns_http: bool) -> None:
+        self.config = config
+        self.http = http
+        self.owns_http = owns_http
+        self.sleep: Callable[[float], None] = time.sleep
+
+    def run(self, call: Call[T]) -> T:
+        """Send ``call`` (with retries) and return its parsed answer; raises ``EmitError``."""
+        flow = call_flow(call, self.config)
+        outcome: Outcome = None
+        while True:
+            try:
+                action = flow.send(outcome)
+            except StopIteration as stop:
+                return cast(T, _result(stop))
+            if isinstance(action, float):
+                self.sleep(action)
+                outcome = None
+            else:
+                outcome = self._send(action)
+
+    def _send(self, request: httpx.Request) -> httpx.Response | httpx.RequestError:
+        key = self.config.api_key
+        if not isinstance(key, str):
+            value = key()
+            if inspect.isawaitable(value):
+                if inspect.iscoroutine(value):
+                    value.close()
+                raise ConfigurationError("the api_key function is async; use AsyncEmitClient")
+            key = _checked_key(value)
+        name, header = self.config.auth_header(key)
+        request.headers[name] = header
+        try:
+            return _scrubbed(self.http.send(request), key)
+        except httpx.RequestError as exc:
+            return exc
+        finally:
+            del request.headers[name]  # nothing that outlives the call holds the key
+
+    def close(self) -> None:
+        if self.owns_http:
+            self.http.close()
+
+
+class AsyncDriver:
+    """Runs calls with an ``httpx.AsyncClient``."""
+
+    def __init__(self, config: ClientConfig, http: httpx.AsyncClient, *, owns_http: bool) -> None:
+        self.config = config
+        self.http = http
+        self.owns_http = owns_http
+        self.sleep: Callable[[float], Awaitable[None]] = anyio.sleep
+
+    async def run(self, call: Call[T]) -> T:
+        """Send ``call`` (with retries) and return its parsed answer; raises ``EmitError``."""
+        flow = call_flow(call, self.config)
+        outcome: Outcome = None
+        while True:
+            try:
+                action = flow.send(outcome)
+            except StopIteration as stop:
+                return cast(T, _result(stop))
+            if isinstance(action, float):
+                await self.sleep(action)
+                outcome = None
+            else:
+                outcome = await self._send(action)
+
+    async def _send(self, request: httpx.Request) -> httpx.Response | httpx.RequestError:
+        key = self.config.api_key
+        if not isinstance(key, str):
+            value = key()
+            key = _checked_key(await value if inspect.isawaitable(value) else value)
+        name, header = self.config.auth_header(key)
+        request.headers[name] = header
+        try:
+            return _scrubbed(await self.http.send(request), key)
+        except httpx.RequestError as exc:
+            return exc
+        finally:
+            del request.headers[name]  # nothing that outlives the call holds the key
+
+    async def aclose(self) -> None:
+        if self.owns_http:
+            await self.http.aclose()
