@@ -15,6 +15,7 @@ The SDK layer:
 
 from __future__ import annotations
 
+from ._app import EmitPush, default_app, on_job
 from ._client import AsyncEmitClient, EmitClient
 from ._exceptions import (
     APIConnectionError,
@@ -33,6 +34,7 @@ from ._exceptions import (
     ServerError,
     UnexpectedResponseError,
 )
+from ._handler_job import DeadlineExceeded, Job, SyncJob
 from ._job import AsyncClaimedJob, ClaimedJob
 from ._logger import JobLogger, LoggerOptions
 from ._models import (
@@ -49,6 +51,7 @@ from ._models import (
     Progress,
     SubProgress,
 )
+from ._push import PushResult
 from ._version import __version__
 
 __all__ = [
@@ -62,9 +65,12 @@ __all__ = [
     "ClaimedJob",
     "ConfigurationError",
     "ConflictError",
+    "DeadlineExceeded",
     "EmitClient",
     "EmitError",
+    "EmitPush",
     "InvalidInputError",
+    "Job",
     "JobDescriptor",
     "JobDetails",
     "JobEvent",
@@ -81,9 +87,13 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "Progress",
+    "PushResult",
     "RateLimitError",
     "ServerError",
     "SubProgress",
+    "SyncJob",
     "UnexpectedResponseError",
     "__version__",
+    "default_app",
+    "on_job",
 ]

@@ -1,0 +1,329 @@
+"""``EmitPush``: the registry of ``@on_job`` handlers, and the push-handling core.
+
+``handle_push(body, headers)`` is the whole of what a push endpoint does, without any web
+framework: check the push (``_push``), pick the handler, claim the job, run it
+(``_execution``) and say how it ended. The adapters only translate requests into it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from ._client import AsyncEmitClient
+from ._config import ApiKey, load_config
+from ._exceptions import (
+    APIConnectionError,
+    ConfigurationError,
+    ConflictError,
+    EmitError,
+    NotFoundError,
+    RateLimitError,
+    ServerError,
+)
+from ._execution import Middleware, execute
+from ._handler_job import Job, RunState
+from ._handlers import UNSET, Handler, JobOptions, KeepaliveInterval, OnError, make_handler
+from ._logger import LoggerOptions
+from ._push import MAX_PUSH_BYTES, Push, PushAuth, PushResult, check_push
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+__all__ = ["EmitPush", "default_app", "on_job"]
+
+log = logging.getLogger("emit_push")
+F = TypeVar("F", bound=Callable[..., Any])
+ANY_NAME = "*"
+"""Register a handler under this name to take jobs that no other handler names."""
+
+
+class EmitPush:
+    """Your ``@on_job`` functions, served from push (and polling) on emit.run.
+
+    Settings default from the environment: ``EMIT_SPACE_ID``, ``EMIT_API_KEY``,
+    ``EMIT_BASE_URL`` and ``EMIT_PUSH_SECRET`` (comma-separated for rotation). Job options
+    given here are the defaults of every handler; ``on_job`` can override each.
+
+        app = EmitPush()
+
+        @app.on_job("transcode")
+        async def transcode(job: Job[Transcode]) -> dict:
+            await job.progress(10, "Downloading source")
+            return {"outputUrl": f"s3://final/{job.payload.output_key}"}
+
+        asgi = app.asgi()              # or adapters.aws_lambda.lambda_handler(app), ...
+    """
+
+    def __init__(
+        self,
+        *,
+        space_id: str | None = None,
+        api_key: ApiKey | None = None,
+        base_url: str | None = None,
+        api_key_header: Literal["x-api-key", "authorization"] = "x-api-key",
+        push_secret: str | Sequence[str] | None = UNSET,
+        push_secret_header: str = "Authorization",
+        client: AsyncEmitClient | None = None,
+        max_push_bytes: int = MAX_PUSH_BYTES,
+        auto_ack: bool = True,
+        auto_fail_on_error: bool = True,
+        auto_complete: bool = True,
+        keepalive_interval: KeepaliveInterval = "auto",
+        stop_on_error: bool = False,
+        on_error: OnError | None = None,
+        logger: LoggerOptions | None = None,
+        max_runtime: float | None = None,
+        deadline_margin: float = 1.0,
+    ) -> None:
+        if push_secret is UNSET:
+            push_secret = os.environ.get("EMIT_PUSH_SECRET") or None
+        if client is not None and not isinstance(client, AsyncEmitClient):
+            raise ConfigurationError("client must be an AsyncEmitClient")
+        self.options = JobOptions(
+            auto_ack=auto_ack,
+            auto_fail_on_error=auto_fail_on_error,
+            auto_complete=auto_complete,
+            keepalive_interval=keepalive_interval,
+            stop_on_error=stop_on_error,
+            on_error=on_error,
+            logger=logger,
+            max_runtime=max_runtime,
+            deadline_margin=deadline_margin,
+        )
+        self._auth = PushAuth.of(push_secret, push_secret_header)
+        self._client_settings: dict[str, Any] = {
+            "space_id": space_id,
+            "api_key": api_key,
+            "base_url": base_url,
+            "api_key_header": api_key_header,
+        }
+        self._client = client
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncEmitClient]
+        self._clients = weakref.WeakKeyDictionary()
+        self._space_id = client.space_id if client is not None else space_id
+        self._max_push_bytes = max_push_bytes
+        self._handlers: dict[str, Handler] = {}
+        self._middleware: list[Middleware] = []
+        self._prepared = False
+
+    def __repr__(self) -> str:
+        return f"EmitPush(handlers={sorted(self._handlers)!r})"
+
+    # -- registration ---------------------------------------------------------------
+
+    def on_job(
+        self,
+        name: str,
+        *,
+        payload: Any = UNSET,
+        auto_ack: bool = UNSET,
+        auto_fail_on_error: bool = UNSET,
+        auto_complete: bool = UNSET,
+        keepalive_interval: KeepaliveInterval = UNSET,
+        stop_on_error: bool = UNSET,
+        on_error: OnError | None = UNSET,
+        logger: LoggerOptions | None = UNSET,
+        max_runtime: float | None = UNSET,
+        deadline_margin: float = UNSET,
+    ) -> Callable[[F], F]:
+        """Register the decorated ``def`` or ``async def`` as the handler of job ``name``.
+
+        The payload type comes from the annotation (``job: Job[Model]``) or ``payload=``;
+        the options override the app's. ``"*"`` takes every job no other handler names.
+        """
+        options = self.options.merged(
+            auto_ack=auto_ack,
+            auto_fail_on_error=auto_fail_on_error,
+            auto_complete=auto_complete,
+            keepalive_interval=keepalive_interval,
+            stop_on_error=stop_on_error,
+            on_error=on_error,
+            logger=logger,
+            max_runtime=max_runtime,
+            deadline_margin=deadline_margin,
+        )
+
+        def register(func: F) -> F:
+            if name in self._handlers:
+                raise ConfigurationError(f"job {name!r} already has a handler")
+            self._handlers[name] = make_handler(name, func, options, payload)
+            return func
+
+        return register
+
+    def middleware(self, func: Middleware) -> Middleware:
+        """Register ``async def middleware(job, call_next)`` around every run.
+
+        Middleware receives the async ``Job`` (also for ``def`` handlers) and returns what
+        ``await call_next()`` returned: the place for tracing, metrics, context.
+        """
+        self._middleware.append(func)
+        return func
+
+    def handler_for(self, name: str) -> Handler | None:
+        return self._handlers.get(name) or self._handlers.get(ANY_NAME)
+
+    @property
+    def handlers(self) -> Mapping[str, Handler]:
+        return dict(self._handlers)
+
+    # -- configuration --------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Check the settings now (adapters call this when they are built).
+
+        Raises ``ConfigurationError`` for a missing space or key; warns once, in the
+        ``emit_push`` logger, when no push secret is set (then every push is accepted).
+        """
+        if self._prepared:
+            return
+        if self._client is None:
+            config = load_config(
+                client="EmitPush",
+                headers=None,
+                timeout=None,
+                max_retries=0,
+                allow_async_key=True,
+                **self._client_settings,
+            )
+            self._space_id = config.space_id
+        if not self._auth.enabled:
+            log.warning(
+                "emit-push: no push secret (EMIT_PUSH_SECRET): every push is accepted. Set one"
+                " and add it as a custom header in the space's push settings."
+            )
+        self._prepared = True
+
+    def client(self) -> AsyncEmitClient:
+        """The API client for the running event loop (one connection pool per loop)."""
+        if self._client is not None:
+            return self._client
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = self._clients[loop] = AsyncEmitClient(**self._client_settings)
+        return client
+
+    async def aclose(self) -> None:
+        """Close the clients this app made (not one passed in)."""
+        clients, self._clients = list(self._clients.values()), weakref.WeakKeyDictionary()
+        for client in clients:
+            await client.aclose()
+
+    # -- push -----------------------------------------------------------------------
+
+    def check(self, body: bytes, headers: Mapping[str, str]) -> Push | PushResult:
+        """Authenticate and validate a push, without I/O (see ``_push.check_push``)."""
+        self.prepare()
+        lowered = {key.lower(): value for key, value in headers.items()}
+        return check_push(
+            body, lowered, auth=self._auth, space_id=self._space_id, max_bytes=self._max_push_bytes
+        )
+
+    async def handle_push(
+        self, body: bytes, headers: Mapping[str, str], *, remaining_time: float | None = None
+    ) -> PushResult:
+        """Handle one ``job.pending`` push; ``remaining_time`` is the platform's, in seconds.
+
+        Returns how it ended; ``result.http()`` is the answer to send. Raises only when a
+        handler failed and its ``stop_on_error`` asks for the error.
+        """
+        checked = self.check(body, headers)
+        if isinstance(checked, PushResult):
+            return checked
+        return await self.run_push(checked, remaining_time=remaining_time)
+
+    async def run_push(self, push: Push, *, remaining_time: float | None = None) -> PushResult:
+        """Claim and run the job of a checked push."""
+        handler = self.handler_for(push.name) if push.name is not None else None
+        if push.name is not None and handler is None:
+            reason = f"no handler for {push.name!r} here"
+            return PushResult("ignored", push.job_id, name=push.name, reason=reason)
+        client = self.client()
+        try:
+            descriptor = await client._driver.run(_claim(push.job_id))
+        except ConflictError:
+            return PushResult("skipped", push.job_id, name=push.name, reason="already claimed")
+        except NotFoundError:
+            return PushResult("skipped", push.job_id, name=push.name, reason="no such job")
+        except (APIConnectionError, ServerError, RateLimitError) as exc:
+            message = f"emit.run could not be reached to claim the job: {exc}"
+            return PushResult.refused(503, "service_unavailable", message, job_id=push.job_id)
+        except EmitError as exc:
+            message = f"emit.run refused the claim (check the worker's key): {exc}"
+            return PushResult.refused(500, "claim_refused", message, job_id=push.job_id)
+        handler = handler or self.handler_for(descriptor.name)
+        started = time.monotonic()
+        options = handler.options if handler is not None else self.options
+        limits = [remaining_time, options.max_runtime]
+        if options.keepalive_interval is None:  # nothing re-arms the service's timer
+            limits.append(descriptor.timeout_seconds)
+        known = [limit for limit in limits if limit is not None]
+        state = RunState(deadline=started + min(known) if known else None)
+        job: Job[Any] = Job(client._driver, descriptor, logger=options.logger, state=state)
+        if handler is None:
+            return await self._no_handler(job)
+        outcome = await execute(handler, job, self._middleware)
+        if outcome.exception is not None:
+            raise outcome.exception
+        return PushResult(
+            outcome.status,
+            job.id,
+            name=job.name,
+            attempt_number=job.attempt_number,
+            error=outcome.error,
+            reason=outcome.reason,
+        )
+
+    async def _no_handler(self, job: Job[Any]) -> PushResult:
+        """A push without a name claimed a job nobody here handles: fail it, visibly."""
+        error = f"no handler for job {job.name!r} at this endpoint"
+        reason = "no handler"
+        try:
+            await job.ack()  # only a running job can be failed
+            await job.fail(error)
+        except EmitError as exc:
+            reason = f"no handler; could not fail the job: {exc}"
+        finally:
+            await job.aclose()
+        return PushResult("failed", job.id, name=job.name, error=error, reason=reason)
+
+    # -- adapters -------------------------------------------------------------------
+
+    def asgi(self, *, background: bool = False) -> Starlette:
+        """A Starlette app: POST ``/`` takes pushes, GET ``/health`` answers; mount it anywhere.
+
+        ``background=True`` answers 202 as soon as a push is checked and runs the job
+        after the answer (long-lived servers only: serverless platforms freeze then).
+        """
+        from .adapters.asgi import asgi_app
+
+        return asgi_app(self, background=background)
+
+
+def _claim(job_id: str) -> Any:
+    from ._endpoints import claim
+
+    return claim(job_id)
+
+
+_default: EmitPush | None = None
+
+
+def default_app() -> EmitPush:
+    """The app that the module-level ``on_job`` registers on (made on first use)."""
+    global _default
+    if _default is None:
+        _default = EmitPush()
+    return _default
+
+
+def on_job(name: str, **options: Any) -> Callable[[F], F]:
+    """``@on_job("name")`` on the default app, for the one-file case; see ``EmitPush.on_job``."""
+    return default_app().on_job(name, **options)

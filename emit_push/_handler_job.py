@@ -1,0 +1,164 @@
+"""``Job`` and ``SyncJob``: what a handler receives, generic in its payload type.
+
+Both are the SDK's claimed-job helpers with what a running handler also needs: the
+deadline (``job.deadline``, ``job.remaining()``), and a stop that reaches the function.
+``Job`` (for ``async def``) is an ``AsyncClaimedJob``; ``SyncJob`` (for ``def``, run in a
+worker thread) is a ``ClaimedJob`` whose every call runs on the event loop through the
+``Job`` it mirrors: one connection pool, one logger, one record of what happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from typing_extensions import TypeVar as DefaultTypeVar
+
+from ._endpoints import Call
+from ._exceptions import EmitError, JobKilledError
+from ._job import AsyncClaimedJob, AsyncRunner, ClaimedJob
+from ._logger import LoggerOptions
+from ._models import JobDescriptor
+
+__all__ = ["DeadlineExceeded", "Job", "RunState", "SyncJob"]
+
+P = DefaultTypeVar("P", default=Any)
+T = TypeVar("T")
+
+_SETTLING = {"complete": "completed", "fail": "failed", "kill": "killed"}
+
+
+class DeadlineExceeded(EmitError):
+    """Raised at a job call made after the run's deadline passed (and the job was failed)."""
+
+
+@dataclass(slots=True)
+class RunState:
+    """What the views of one run share: the deadline, and how the run has ended so far."""
+
+    deadline: float | None = None
+    """``time.monotonic()`` by which the run must be over; None: no deadline."""
+    settled: str | None = None
+    """``completed``/``failed``/``killed`` once the handler itself settled the job."""
+    stopped: BaseException | None = None
+    """Why the run was stopped (killed, deadline); later calls raise it."""
+    on_killed: Callable[[], object] = field(default=lambda: None)
+
+    def remaining(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+
+class Job(AsyncClaimedJob[P]):
+    """The job an ``async def`` handler receives; ``Job[Model]`` types its payload.
+
+    @app.on_job("transcode")
+    async def transcode(job: Job[Transcode]) -> dict:
+        job.log.info("starting", metadata={"attempt": job.attempt_number})
+        await job.progress(10, "Downloading source")
+        return {"outputUrl": f"s3://final/{job.payload.output_key}"}
+    """
+
+    __slots__ = ("_state",)
+
+    def __init__(
+        self,
+        runner: AsyncRunner,
+        descriptor: JobDescriptor,
+        *,
+        logger: LoggerOptions | None = None,
+        state: RunState | None = None,
+    ) -> None:
+        super().__init__(runner, descriptor, logger=logger)
+        self._state = state or RunState()
+
+    @property
+    def deadline(self) -> datetime | None:
+        """When this run must be over (UTC), or None when nothing limits it."""
+        return _wall(self._state)
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (negative once passed), or None."""
+        return self._state.remaining()
+
+    async def _run(self, call: Call[T]) -> T:
+        if self._state.stopped is not None:
+            raise self._state.stopped
+        try:
+            answer = await super()._run(call)
+        except JobKilledError as exc:
+            if self._state.stopped is None:
+                self._state.stopped = exc
+                self._state.on_killed()
+            raise
+        settled = _SETTLING.get(call.path.rsplit("/", 1)[-1])
+        if settled is not None and call.method == "POST":
+            self._state.settled = settled
+        return answer
+
+
+class SyncJob(ClaimedJob[P]):
+    """The job a ``def`` handler receives; ``SyncJob[Model]`` types its payload.
+
+    Calls block the handler's thread while they run on the event loop. Once the job is
+    killed or its deadline passed, the next call raises (``JobKilledError`` or
+    ``DeadlineExceeded``): that is how a sync function learns it should stop.
+
+    @app.on_job("resize")
+    def resize(job: SyncJob[Resize]) -> dict:
+        job.progress(50, "halfway")
+        return {"ok": True}
+    """
+
+    __slots__ = ("_job", "_loop")
+
+    def __init__(self, job: Job[P], loop: asyncio.AbstractEventLoop) -> None:
+        # Not ClaimedJob.__init__: this view shares the async job's core (logger, state).
+        self._core = job._core
+        self._runner = _LoopRunner(job, loop)
+        self.payload = job.payload
+        self._job = job
+        self._loop = loop
+
+    @property
+    def deadline(self) -> datetime | None:
+        """When this run must be over (UTC), or None when nothing limits it."""
+        return _wall(self._job._state)
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (negative once passed), or None."""
+        return self._job._state.remaining()
+
+    def _flushed(self) -> None:
+        self._on_loop(self._job._flushed())
+
+    def close(self) -> None:
+        """Send every buffered log entry. Never raises."""
+        self._on_loop(self._job.aclose())
+
+    def _on_loop(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+
+class _LoopRunner:
+    """Runs a sync job's calls as the async job's calls, on the loop."""
+
+    def __init__(self, job: Job[Any], loop: asyncio.AbstractEventLoop) -> None:
+        self._job = job
+        self._loop = loop
+
+    def run(self, call: Call[T]) -> T:
+        if self._job._state.stopped is not None:  # fail fast, without a trip to the loop
+            raise self._job._state.stopped
+        future = asyncio.run_coroutine_threadsafe(self._job._run(call), self._loop)
+        return future.result()
+
+
+def _wall(state: RunState) -> datetime | None:
+    remaining = state.remaining()
+    if remaining is None:
+        return None
+    return datetime.fromtimestamp(time.time() + remaining, UTC)

@@ -1,0 +1,145 @@
+"""Registered job handlers: the function, its options, and its payload type.
+
+Everything about a handler that can be decided once is decided at registration: whether
+it is ``async def``, which payload type it declares (``Job[Model]``) and the pydantic
+``TypeAdapter`` that validates it, and its options merged over the app's defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import typing
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import TypeAdapter
+
+from ._exceptions import ConfigurationError
+from ._logger import LoggerOptions
+
+__all__ = ["UNSET", "Handler", "JobOptions", "KeepaliveInterval", "OnError", "make_handler"]
+
+KeepaliveInterval = Literal["auto"] | float | None
+"""Seconds between keepalives; ``"auto"`` is a third of the job's timeout; None: none."""
+
+OnError = Callable[[BaseException, Any], Awaitable[None] | None]
+"""Called with the exception and the job when a handler raises (sync or async)."""
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+"""An option not given: the app's default applies."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobOptions:
+    """How jobs run; set on the app as defaults, and per handler to override them."""
+
+    auto_ack: bool = True
+    """Acknowledge the job before the function runs."""
+    auto_fail_on_error: bool = True
+    """Fail the job with the error when the function raises."""
+    auto_complete: bool = True
+    """Complete the job with the function's return value."""
+    keepalive_interval: KeepaliveInterval = "auto"
+    stop_on_error: bool = False
+    """Re-raise a handler's error after failing the job (push: the platform sees an
+    invocation error; polling worker: the loop stops)."""
+    on_error: OnError | None = None
+    logger: LoggerOptions | None = None
+    """Batching of ``job.log``; None: ``LoggerOptions()``."""
+    max_runtime: float | None = None
+    """Seconds a run may take at most; with the platform's time it sets the deadline."""
+    deadline_margin: float = 1.0
+    """Seconds before the deadline at which the function is stopped and the job failed."""
+
+    def __post_init__(self) -> None:
+        interval = self.keepalive_interval
+        if not (interval in ("auto", None) or _positive(interval)):
+            raise ConfigurationError('keepalive_interval must be "auto", a positive number or None')
+        if self.max_runtime is not None and not _positive(self.max_runtime):
+            raise ConfigurationError("max_runtime must be a positive number of seconds")
+        if not (_positive(self.deadline_margin) or self.deadline_margin == 0):
+            raise ConfigurationError("deadline_margin must be a number of seconds >= 0")
+        if self.logger is not None and not isinstance(self.logger, LoggerOptions):
+            raise ConfigurationError("logger must be a LoggerOptions")
+
+    def keepalive_every(self, timeout_seconds: float) -> float | None:
+        if self.keepalive_interval == "auto":
+            return max(timeout_seconds / 3, 0.05)
+        return self.keepalive_interval
+
+    def merged(self, **overrides: Any) -> JobOptions:
+        given = {k: v for k, v in overrides.items() if v is not UNSET}
+        return dataclasses.replace(self, **given) if given else self
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+@dataclass(frozen=True, slots=True)
+class Handler:
+    """One registered function."""
+
+    name: str
+    func: Callable[..., Any]
+    is_async: bool
+    payload: TypeAdapter[Any] | None
+    """Validates the payload into the declared type; None: the parsed JSON as is."""
+    options: JobOptions
+
+
+def make_handler(
+    name: str, func: Callable[..., Any], options: JobOptions, payload: Any = UNSET
+) -> Handler:
+    """Inspect ``func`` once: sync or async, and the payload type it declares."""
+    if not isinstance(name, str) or not name:
+        raise ConfigurationError("on_job needs a job name, e.g. @app.on_job('send-email')")
+    if not callable(func):
+        raise ConfigurationError(f"on_job({name!r}) must decorate a function")
+    is_async = _is_async(func)
+    declared, job_class = _declared(func)
+    if job_class is not None and job_class.__name__ == "SyncJob" and is_async:
+        raise ConfigurationError(f"{name}: an async def handler receives Job, not SyncJob")
+    if job_class is not None and job_class.__name__ == "Job" and not is_async:
+        raise ConfigurationError(f"{name}: a def handler receives SyncJob, not Job")
+    if payload is UNSET:
+        payload = declared
+    adapter = None if payload in (None, Any) else TypeAdapter(payload)
+    return Handler(name, func, is_async, adapter, options)
+
+
+def _is_async(func: Callable[..., Any]) -> bool:
+    while isinstance(func, functools.partial):
+        func = func.func
+    if inspect.iscoroutinefunction(func):
+        return True
+    call = getattr(func, "__call__", None)  # noqa: B004 - a callable object's method
+    return inspect.iscoroutinefunction(call)
+
+
+def _declared(func: Callable[..., Any]) -> tuple[Any, type | None]:
+    """The payload type of ``job: Job[Model]`` (or ``SyncJob[Model]``), and that class."""
+    from ._handler_job import Job, SyncJob
+
+    try:
+        hints = typing.get_type_hints(func)
+    except Exception:  # unresolvable annotations: the payload stays untyped
+        return None, None
+    params = [p for p in inspect.signature(func).parameters.values() if p.name in hints]
+    if not params:
+        return None, None
+    annotation = hints[params[0].name]
+    origin = typing.get_origin(annotation) or annotation
+    if origin not in (Job, SyncJob):
+        return None, None
+    args = typing.get_args(annotation)
+    return (args[0] if args else None), origin

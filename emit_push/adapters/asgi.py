@@ -1,0 +1,104 @@
+"""The ASGI adapter: a Starlette app that takes pushes at its root.
+
+    api = FastAPI()
+    api.mount("/emit", app.asgi())     # push URL: https://your.host/emit/  (mind the slash)
+
+Under AWS Lambda (through Mangum) the Lambda context's remaining time sets the deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Protocol
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .._push import PushResult
+
+if TYPE_CHECKING:
+    from .._app import EmitPush
+
+__all__ = ["LambdaContext", "asgi_app", "remaining_time"]
+
+_BACKGROUND_GRACE = 30.0  # seconds a shutting-down server waits for background jobs
+
+
+class LambdaContext(Protocol):
+    """The one thing read from a Lambda context."""
+
+    def get_remaining_time_in_millis(self) -> int: ...
+
+
+def remaining_time(context: LambdaContext | None) -> float | None:
+    """Seconds the platform still gives this invocation, when it says."""
+    if context is None:
+        return None
+    return context.get_remaining_time_in_millis() / 1000
+
+
+def asgi_app(app: EmitPush, *, background: bool = False, any_path: bool = False) -> Starlette:
+    """``app`` as a Starlette app: POST ``/`` handles a push, GET ``/health`` answers.
+
+    ``background=True`` answers 202 once the push is checked and runs the job after the
+    answer: for long-lived servers only (a serverless platform freezes after answering).
+    ``any_path=True`` takes pushes POSTed to any path (a function is its own endpoint,
+    whatever route or stage API Gateway puts in front of it).
+    """
+    app.prepare()
+    running: set[asyncio.Task[PushResult]] = set()
+
+    async def push(request: Request) -> Response:
+        body = await _body(request, app)
+        context = request.scope.get("aws.context")
+        remaining = remaining_time(context)
+        if not background:
+            return _answer(await app.handle_push(body, request.headers, remaining_time=remaining))
+        checked = app.check(body, request.headers)
+        if isinstance(checked, PushResult):
+            return _answer(checked)
+        task = asyncio.create_task(app.run_push(checked, remaining_time=remaining))
+        running.add(task)
+        task.add_done_callback(running.discard)
+        return _answer(PushResult("accepted", checked.job_id, http_status=202, name=checked.name))
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "jobs": sorted(app.handlers)})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        if running:  # let background jobs finish (they fail themselves at their deadline)
+            await asyncio.wait(set(running), timeout=_BACKGROUND_GRACE)
+        await app.aclose()
+
+    push_path = "/{path:path}" if any_path else "/"
+    return Starlette(
+        routes=[
+            Route("/health", health, methods=["GET"]),
+            Route(push_path, push, methods=["POST"]),
+        ],
+        lifespan=lifespan,
+    )
+
+
+async def _body(request: Request, app: EmitPush) -> bytes:
+    """The body, read no further than one byte past the push size limit."""
+    limit = app._max_push_bytes
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            break
+    return b"".join(chunks)
+
+
+def _answer(result: PushResult) -> Response:
+    status, headers, content = result.http()
+    return Response(content, status_code=status, headers=dict(headers))

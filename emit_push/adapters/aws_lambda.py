@@ -1,0 +1,40 @@
+"""The AWS Lambda adapter: Function URL and API Gateway (HTTP v2, REST v1) events.
+
+    handler = lambda_handler(app)       # template.yaml: Handler: app.handler
+
+Mangum translates the event into an ASGI request for ``app.asgi()`` (lifespan off). It
+keeps one event loop for the life of the container, and ``EmitPush`` keeps one API
+client (one connection pool) per loop, so warm invocations reuse both. The context's
+remaining time sets the run's deadline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from mangum import Mangum
+
+from .._app import EmitPush, default_app
+from .asgi import LambdaContext, asgi_app
+
+__all__ = ["LambdaContext", "lambda_handler"]
+
+LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+
+
+def lambda_handler(app: EmitPush | None = None) -> LambdaHandler:
+    """A Lambda handler serving ``app`` (default: the app of the module-level ``on_job``).
+
+    Settings are checked here, at import time of your module: a missing ``EMIT_SPACE_ID``
+    or ``EMIT_API_KEY`` fails the cold start with a clear ``ConfigurationError``.
+    """
+    app = app or default_app()
+    app.prepare()
+    adapter = Mangum(asgi_app(app, any_path=True), lifespan="off")
+
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        response: dict[str, Any] = adapter(event, context)  # type: ignore[arg-type]
+        return response
+
+    return handler

@@ -1,0 +1,84 @@
+"""The Google Cloud Functions adapter: a functions-framework HTTP function.
+
+    gcf = http_function(app)            # functions-framework --target gcf
+
+The function is sync (functions-framework serves Flask); it runs the push on one event
+loop that lives in a background thread for the life of the instance, so the API client
+and its connection pool are reused across requests. ``FUNCTION_TIMEOUT_SEC``, when the
+platform sets it, bounds the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, Protocol, TypeVar
+
+from .._app import EmitPush, default_app
+
+__all__ = ["HttpRequest", "http_function"]
+
+T = TypeVar("T")
+
+
+class HttpRequest(Protocol):
+    """What is read from the (Flask) request: its body and headers."""
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    def get_data(self) -> bytes: ...
+
+
+HttpFunction = Callable[[HttpRequest], tuple[bytes, int, dict[str, str]]]
+
+
+def http_function(app: EmitPush | None = None) -> HttpFunction:
+    """An HTTP function serving ``app`` (default: the app of the module-level ``on_job``)."""
+    app = app or default_app()
+    app.prepare()
+    loop = _LoopThread()  # started at the first request: the server may fork after import
+    timeout = os.environ.get("FUNCTION_TIMEOUT_SEC")
+    limit = float(timeout) if timeout and timeout.isdigit() else None
+
+    def function(request: HttpRequest) -> tuple[bytes, int, dict[str, str]]:
+        started = time.monotonic()
+        body = request.get_data()
+        headers = dict(request.headers.items())
+        remaining = None if limit is None else limit - (time.monotonic() - started)
+        result = loop.run(app.handle_push(body, headers, remaining_time=remaining))
+        status, answer_headers, content = result.http()
+        return content, status, dict(answer_headers)
+
+    function.__name__ = "emit_push_http_function"
+    return function
+
+
+class _LoopThread:
+    """One event loop in a daemon thread; request threads hand it coroutines to run.
+
+    Made on first use in each process: gunicorn (under functions-framework) imports the
+    function before it forks its workers, and threads do not survive a fork.
+    """
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def _running(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=loop.run_forever, name="emit-push-loop", daemon=True
+                )
+                thread.start()
+                self._loop, self._pid = loop, os.getpid()
+            return self._loop
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._running()).result()
