@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import inspect
+import math
 import os
 import platform
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -77,18 +79,12 @@ def load_config(
         raise ConfigurationError(f"{client} needs {' and '.join(missing)}")
     assert space_id is not None
     assert api_key is not None
-    if not isinstance(space_id, str):
-        raise ConfigurationError(f"space_id must be a string, got {type(space_id).__name__}")
     return ClientConfig(
-        space_id=space_id,
+        space_id=_space_id(space_id),
         base_url=_base_url(base_url),
         api_key=_api_key(api_key, client, allow_async_key),
         api_key_header=_key_header(api_key_header),
-        headers={
-            "user-agent": _USER_AGENT,
-            "accept": "application/json",
-            **{k.lower(): v for k, v in (headers or {}).items()},
-        },
+        headers={"user-agent": _USER_AGENT, "accept": "application/json", **_headers(headers)},
         timeout=_timeout(timeout),
         retry=RetryPolicy(max_retries=_max_retries(max_retries)),
     )
@@ -108,15 +104,60 @@ def _api_key(api_key: ApiKey, client: str, allow_async: bool) -> ApiKey:
     return api_key
 
 
-def _base_url(value: str) -> str:
+def _space_id(value: object) -> str:
+    if not isinstance(value, str):
+        raise ConfigurationError(f"space_id must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise ConfigurationError("space_id is blank")
+    return value.strip()
+
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP header name (RFC 9110)
+
+
+def _headers(headers: object) -> dict[str, str]:
+    if headers is None:
+        return {}
+    if not isinstance(headers, Mapping):
+        raise ConfigurationError(f"headers must be a mapping, got {type(headers).__name__}")
+    checked = {}
+    for name, value in headers.items():
+        # Values are never echoed: custom headers often carry secrets.
+        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+            raise ConfigurationError(f"headers: {name!r} is not a valid header name")
+        if not isinstance(value, str):
+            raise ConfigurationError(
+                f"headers: the value of {name!r} must be a string, got {type(value).__name__}"
+            )
+        if any(c in value for c in "\r\n\0"):
+            raise ConfigurationError(f"headers: the value of {name!r} holds a line break or NUL")
+        checked[name.lower()] = value
+    return checked
+
+
+def _has_userinfo(value: str) -> bool:
+    """Whether the URL's authority holds ``user[:password]@``, by its text alone.
+
+    Checked before anything parses the URL, so that no error (nor the parser's, chained
+    to ours) can show the credentials, whatever else is wrong with the URL.
+    """
+    rest = value.split("://", 1)[-1]
+    return "@" in re.split(r"[/?#]", rest, maxsplit=1)[0]
+
+
+def _base_url(value: object) -> str:
+    if not isinstance(value, str):
+        raise ConfigurationError(f"base_url must be a string, got {type(value).__name__}")
+    if _has_userinfo(value):
+        raise ConfigurationError("base_url must not hold credentials (user:pass@); pass api_key=")
     try:
         url = httpx.URL(value)
     except (httpx.InvalidURL, TypeError) as exc:
         raise ConfigurationError(f"base_url is not a URL: {exc}") from exc
     if url.scheme not in {"http", "https"} or not url.host:
         raise ConfigurationError(f"base_url must be an http(s) URL, got {value!r}")
-    if url.userinfo:
-        raise ConfigurationError("base_url must not hold credentials; pass api_key=")
+    if url.userinfo:  # the text check above should have caught it; never echo it
+        raise ConfigurationError("base_url must not hold credentials (user:pass@); pass api_key=")
     if url.query or url.fragment:
         raise ConfigurationError("base_url must not have a query or fragment")
     return str(url).rstrip("/")
@@ -134,11 +175,28 @@ def _key_header(value: str) -> ApiKeyHeader:
 
 
 def _timeout(value: float | httpx.Timeout | None) -> httpx.Timeout | None:
-    if value is None or isinstance(value, httpx.Timeout):
+    if value is None:
+        return None
+    if isinstance(value, httpx.Timeout):
+        for part, seconds in value.as_dict().items():
+            if seconds is not None and not _positive_seconds(seconds):
+                raise ConfigurationError(
+                    f"timeout: {part} must be a positive number, got {seconds!r}"
+                )
         return value
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+    if not _positive_seconds(value):
         raise ConfigurationError(f"timeout must be a positive number of seconds, got {value!r}")
     return httpx.Timeout(float(value))
+
+
+def _positive_seconds(value: object) -> bool:
+    # nan and inf pass `> 0` checks (or fail them silently) and then break the HTTP client.
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, int | float)
+        and math.isfinite(value)
+        and value > 0
+    )
 
 
 def _max_retries(value: int) -> int:

@@ -83,7 +83,12 @@ class Confirm(Generic[T]):
 
 @dataclass(frozen=True, slots=True)
 class Call(Generic[T]):
-    """One API call: what to send, how to read the answer, how it may be retried."""
+    """One API call: what to send, how to read the answer, how it may be retried.
+
+    ``worker_job`` names the job of a worker call: a 409 without a code is then checked
+    against the job's status, so that a kill is reported as ``JobKilledError`` even by a
+    service that does not say ``job_killed``.
+    """
 
     method: str
     path: str
@@ -93,6 +98,7 @@ class Call(Generic[T]):
     params: Mapping[str, str | int] | None = None
     retry: RetryMode = "idempotent"
     confirm: Confirm[T] | None = None
+    worker_job: str | None = None
 
 
 def encode_json(value: Any) -> bytes:
@@ -124,6 +130,14 @@ def _json(response: httpx.Response) -> Any:
 def _unwrap(data: Any, key: str) -> Any:
     """``data[key]`` when the answer wraps its value in an object, else ``data``."""
     return data[key] if isinstance(data, dict) and key in data else data
+
+
+def _filled(data: Any, key: str, value: str) -> dict[str, Any]:
+    """``data`` as an object whose ``key`` is ``value`` unless the answer gave one."""
+    filled = dict(data) if isinstance(data, dict) else {}
+    if filled.get(key) is None:
+        filled[key] = value
+    return filled
 
 
 # -- producer and read side ----------------------------------------------------------
@@ -159,7 +173,7 @@ def create(space_id: str, spec: SpecInput | Sequence[SpecInput]) -> Call[Any]:
     def parse(response: httpx.Response) -> JobRef | list[JobRef]:
         data = _unwrap(_unwrap(_json(response), "jobs"), "job")
         items = data if isinstance(data, list) else [data]
-        refs = [JobRef.model_validate({"spaceId": space_id, **item}) for item in items]
+        refs = [JobRef.model_validate(_filled(item, "spaceId", space_id)) for item in items]
         return refs if bulk else refs[0]
 
     return Call(
@@ -188,8 +202,12 @@ def list_jobs(
 
 
 def get_progress(job_id: str) -> Call[JobProgress]:
-    """``GET /jobs/:jobId/progress``."""
-    return Call("GET", _job_path(job_id, "progress"), _model(JobProgress))
+    """``GET /jobs/:jobId/progress``; the answer's ``jobId`` may be left out."""
+    return Call(
+        "GET",
+        _job_path(job_id, "progress"),
+        lambda r: JobProgress.model_validate(_filled(_json(r), "jobId", job_id)),
+    )
 
 
 def logs(
@@ -241,8 +259,8 @@ def claim(job_id: str) -> Call[JobDescriptor]:
 
 def _state(job_id: str) -> Callable[[httpx.Response], JobState]:
     def parse(response: httpx.Response) -> JobState:
-        data = _json(response)  # any 2xx will do: an empty or odd body means "done"
-        return JobState.model_validate({"id": job_id, **(data if isinstance(data, dict) else {})})
+        # Any 2xx will do: an empty or odd body means "done".
+        return JobState.model_validate(_filled(_json(response), "id", job_id))
 
     return parse
 
@@ -257,6 +275,9 @@ def _worker_call(
     action: str,
     body: Any = None,
     check: Callable[[JobDetails], bool] | None = None,
+    *,
+    retry: RetryMode | None = None,
+    kill_aware: bool = True,
 ) -> Call[JobState]:
     content = None if body is None else encode_json(body)
     confirm = None
@@ -265,7 +286,8 @@ def _worker_call(
     return Call(
         "POST", _job_path(job_id, action), _state(job_id), content,
         _JSON if content is not None else None,
-        retry="idempotent" if check is None else "confirm", confirm=confirm,
+        retry=retry or ("idempotent" if check is None else "confirm"), confirm=confirm,
+        worker_job=job_id if kill_aware else None,
     )  # fmt: skip
 
 
@@ -314,8 +336,8 @@ def checkpoint(job_id: str, data: Mapping[str, Any]) -> Call[JobState]:
 
 
 def event(job_id: str, data: Mapping[str, Any]) -> Call[JobState]:
-    """``POST /jobs/:jobId/event``: records a custom event."""
-    return _worker_call(job_id, "event", _object(data, "event"))
+    """``POST /jobs/:jobId/event``: records a custom event (not re-sent after a lost answer)."""
+    return _worker_call(job_id, "event", _object(data, "event"), retry="unprocessed")
 
 
 def complete(job_id: str, result: Any = None, attempt_number: int | None = None) -> Call[JobState]:
@@ -359,7 +381,7 @@ def fail(
 def kill(job_id: str, reason: str | None = None) -> Call[JobState]:
     """``POST /jobs/:jobId/kill``: stops the job for good."""
     body = {} if reason is None else {"reason": reason}
-    return _worker_call(job_id, "kill", body, lambda j: j.status == "killed")
+    return _worker_call(job_id, "kill", body, lambda j: j.status == "killed", kill_aware=False)
 
 
 def ndjson_body(entries: Iterable[LogEntry | Mapping[str, Any]]) -> bytes:
@@ -377,9 +399,12 @@ def ndjson_body(entries: Iterable[LogEntry | Mapping[str, Any]]) -> bytes:
 
 
 def append_logs(job_id: str, body: bytes, *, gzip: bool = True) -> Call[LogsAccepted]:
-    """``POST /jobs/:jobId/logs`` with an NDJSON body, gzipped unless told not to."""
+    """``POST /jobs/:jobId/logs`` with an NDJSON body, gzipped unless told not to.
+
+    Not re-sent after a lost answer (it would store the lines twice); see ``_delivery``.
+    """
     headers = {"content-type": "application/x-ndjson"}
     if gzip:
         body = gzip_module.compress(body, compresslevel=5)
         headers["content-encoding"] = "gzip"
-    return Call("POST", _job_path(job_id, "logs"), _accepted, body, headers)
+    return Call("POST", _job_path(job_id, "logs"), _accepted, body, headers, retry="unprocessed")

@@ -19,8 +19,10 @@ EmitError
 ```
 
 API errors carry ``status``, ``code``, ``message`` and ``request_id`` (when the service
-sent one), plus the ``method`` and ``url`` of the call. No error ever holds the API key:
-errors keep strings, not the request objects that carried the key.
+sent one), plus the ``method`` and ``url`` of the call; every other error has the first
+three as class attributes set to None, so any ``EmitError`` can be asked for them. No
+error ever holds the API key: errors keep strings, not the request objects that carried
+the key.
 
 Foreign errors (httpx transport errors, pydantic validation errors) are converted here,
 in :func:`error_from_response` and :func:`error_from_transport`, and chained with
@@ -58,10 +60,20 @@ __all__ = [
 
 
 class EmitError(Exception):
-    """Base class of every error the SDK raises."""
+    """Base class of every error the SDK raises.
+
+    ``status``, ``code`` and ``request_id`` are None unless the service answered, so
+    ``except EmitError as e: e.status`` works for every error.
+    """
 
     retryable: bool = False
     """Whether sending the same request again may succeed."""
+    status: int | None = None
+    """The HTTP status of the service's answer; None when there was none."""
+    code: str | None = None
+    """The machine code of the error body (``invalid_state``, ``job_killed``...)."""
+    request_id: str | None = None
+    """The service's id for the request, when it sent one."""
 
 
 class ConfigurationError(EmitError):
@@ -103,8 +115,6 @@ class APIError(EmitError):
     ``code`` the machine code of the body (``invalid_state``, ``job_killed``...),
     ``message`` the human one, ``request_id`` the service's id for the request.
     """
-
-    status: int | None = None
 
     def __init__(
         self,

@@ -19,6 +19,7 @@ from typing import Any, Generic, Protocol, Self, TypeVar
 from typing_extensions import TypeVar as DefaultTypeVar
 
 from . import _endpoints as ep
+from ._delivery import Delivery, LogCursor, deliver
 from ._endpoints import Call
 from ._exceptions import JobKilledError
 from ._logger import Batch, JobLogger, LogBuffer, LoggerOptions
@@ -58,13 +59,15 @@ class _Core:
     ) -> None:
         options = options or LoggerOptions()
         buffer = LogBuffer(options)
-        job_id, gzip = descriptor.id, options.gzip
+        job_id, gzip, cursor = descriptor.id, options.gzip, LogCursor()
 
-        def send(batch: Batch) -> Any:  # the runner's answer, or its awaitable
-            return runner.run(ep.append_logs(job_id, batch.encode(), gzip=gzip))
+        def delivery(batch: Batch) -> Delivery:
+            return deliver(job_id, batch, cursor, gzip=gzip)
 
         self.descriptor = descriptor
-        self.shipper = shipper_type(buffer, send, options.flush_interval, f"emit-log-{job_id}")
+        self.shipper = shipper_type(
+            buffer, runner.run, delivery, options.flush_interval, f"emit-log-{job_id}"
+        )
         self.log = JobLogger(buffer, self.shipper.notify, options.source)
         self.killed = False
 

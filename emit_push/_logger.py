@@ -2,22 +2,25 @@
 
 A shipper (``_shipping``) sends what is buffered as NDJSON to ``POST /jobs/:id/logs``: as
 soon as ``max_batch_size`` entries wait, every ``flush_interval`` seconds, and when the
-job is closed. Batches go out one at a time, in order; a failed batch goes back to the
-front of the buffer and is sent again later.
+job is closed. Batches go out one at a time, in order. A batch the service provably did
+not receive goes back to the front of the buffer; one whose answer was lost is kept whole
+until a read-back tells whether it was stored (``_delivery``), so no batch is stored
+twice. After a failed send the shipper waits (``flush_interval``, the service's
+``Retry-After``, and a backoff growing to 30 s) before it tries again.
 
 When more than ``max_buffered_entries`` wait (the service is down, or the job logs faster
 than it can be sent), the oldest are dropped, counted, and reported in the next batch: it
 starts with a ``warn`` line from source ``emit-push`` saying how many were dropped, with
 ``metadata={"droppedEntries": n}``. Entries are lost only that way, or when the service
-refuses a batch outright (4xx), or is still unreachable when the job is closed; every
-loss is counted (``job.log.lost``) and reported through the ``emit_push`` Python logger.
+refuses a batch outright (4xx), or is still unreachable when the job is closed (or the
+program exits, or its event loop ends, with the job still open); every loss is counted
+(``job.log.lost``) and reported through the ``emit_push`` Python logger.
 
-This module is the sans-I/O part: the buffer and the encoding of batches.
+This module is the sans-I/O part: the options and the buffer (``_logbatch`` encodes).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -27,13 +30,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._exceptions import ConfigurationError, EmitError
+from ._logbatch import Batch, Entry
 
 __all__ = ["START", "WAKE", "Batch", "JobLogger", "LogBuffer", "LoggerOptions"]
 
 START = 1  # the buffer was idle: start a shipper
 WAKE = 2  # a full batch waits: send it now
 
-Entry = tuple[float, str, Any, Any, "str | None"]  # ts, level, message, metadata, source
 log = logging.getLogger("emit_push")
 
 
@@ -64,60 +67,13 @@ class LoggerOptions:
             raise ConfigurationError("LoggerOptions.max_buffered_entries must be >= max_batch_size")
 
 
-@dataclass(slots=True)
-class Batch:
-    """Entries taken from the buffer for one request, and the drops to report with them."""
-
-    entries: list[Entry]
-    dropped: int
-    cap: int
-
-    def encode(self) -> bytes:
-        """The batch as NDJSON, a drop report first when entries were dropped."""
-        lines = []
-        if self.dropped:
-            at = self.entries[0][0] if self.entries else time.time()
-            message = (
-                f"emit-push dropped {self.dropped} log entries: "
-                f"more than {self.cap} were waiting to be sent"
-            )
-            lines.append(_line(at, "warn", message, {"droppedEntries": self.dropped}, "emit-push"))
-        lines.extend(_line(*entry) for entry in self.entries)
-        return ("\n".join(lines) + "\n").encode()
-
-
-_encode = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=False, default=str, separators=(",", ":")
-).encode
-_second: tuple[int, str] = (-1, "")  # the last second formatted, shared by its entries
-
-
-def _stamp(ts: float) -> str:
-    global _second
-    seconds, millis = divmod(int(ts * 1000), 1000)
-    if _second[0] != seconds:
-        _second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
-    return f"{_second[1]}.{millis:03d}Z"
-
-
-def _line(ts: float, level: str, message: Any, metadata: Any, source: str | None) -> str:
-    # Built by hand: the stamp and level are ours; only user values go through the encoder.
-    text = f'{{"ts":"{_stamp(ts)}","level":"{level}","message":'
-    text += _encode(message if isinstance(message, str) else str(message))
-    if source is not None:
-        text += ',"source":' + _encode(str(source))
-    if metadata is not None:
-        if not isinstance(metadata, dict):
-            metadata = dict(metadata) if isinstance(metadata, Mapping) else {"value": metadata}
-        try:
-            text += ',"metadata":' + _encode(metadata)
-        except (TypeError, ValueError, RecursionError):  # odd keys, NaN, cycles
-            text += ',"metadata":' + _encode({"repr": repr(metadata)[:2000]})
-    return text + "}"
-
-
 class LogBuffer:
-    """Waiting entries and the logger's counters; safe to use from any thread."""
+    """Waiting entries and the logger's counters; safe to use from any thread.
+
+    Besides the waiting entries, the buffer knows the batch being sent (``take`` to
+    ``settle``) and a batch held back whole because its fate is unknown: that one goes out
+    (or is looked for) first, and the cap does not cut into it.
+    """
 
     def __init__(self, options: LoggerOptions) -> None:
         self._entries: deque[Entry] = deque()
@@ -126,18 +82,27 @@ class LogBuffer:
         self._batch = options.max_batch_size
         self._unreported = 0  # dropped, not yet reported in a batch
         self._active = False  # a shipper is on duty
+        self._held: Batch | None = None  # in doubt: sent, answer lost
+        self._sending: Batch | None = None
         self.dropped = 0
         self.sent = 0
         self.lost = 0
 
     def __len__(self) -> int:
-        return len(self._entries)
+        held = self._held
+        return len(self._entries) + (len(held.entries) if held is not None else 0)
+
+    def unsent(self) -> int:
+        """Entries not yet acknowledged: waiting, held, or being sent."""
+        sending = self._sending
+        return len(self) + (len(sending.entries) if sending is not None else 0)
 
     def add(self, entry: Entry) -> int:
         """Buffer ``entry``; returns START, WAKE or 0 for the shipper."""
         with self._lock:
             entries = self._entries
-            if len(entries) >= self._cap:
+            full = len(entries) >= self._cap
+            if full:
                 entries.popleft()
                 self._unreported += 1
                 self.dropped += 1
@@ -145,20 +110,28 @@ class LogBuffer:
             if not self._active:
                 self._active = True
                 return START
-            return WAKE if len(entries) % self._batch == 0 else 0
+            # Full, the buffer stays at the cap: the shipper was woken as it filled up, and
+            # waking it again for every entry would only cost (it may be backing off).
+            return WAKE if not full and len(entries) % self._batch == 0 else 0
 
     def take(self) -> Batch | None:
         """The next batch to send, oldest entries first; None when nothing waits."""
         with self._lock:
-            entries = self._entries
-            if not entries and not self._unreported:
-                return None
-            batch = [entries.popleft() for _ in range(min(self._batch, len(entries)))]
-            dropped, self._unreported = self._unreported, 0
-            return Batch(batch, dropped, self._cap)
+            if self._held is not None:
+                batch, self._held = self._held, None
+            else:
+                entries = self._entries
+                if not entries and not self._unreported:
+                    return None
+                taken = [entries.popleft() for _ in range(min(self._batch, len(entries)))]
+                dropped, self._unreported = self._unreported, 0
+                batch = Batch(taken, dropped, self._cap)
+            self._sending = batch
+            return batch
 
     def settle(self, batch: Batch, error: BaseException | None) -> bool:
         """Record how sending ``batch`` went; False when it was put back (stop for now)."""
+        self._sending = None
         if error is None:
             self.sent += len(batch.entries)
             return True
@@ -171,8 +144,12 @@ class LogBuffer:
         return True
 
     def restore(self, batch: Batch) -> None:
-        """Put ``batch`` back at the front, dropping the oldest past the cap."""
+        """Put ``batch`` back: whole when in doubt, else in front, dropping past the cap."""
         with self._lock:
+            self._sending = None
+            if batch.in_doubt:
+                self._held = batch
+                return
             self._entries.extendleft(reversed(batch.entries))
             self._unreported += batch.dropped
             while len(self._entries) > self._cap:
@@ -180,20 +157,31 @@ class LogBuffer:
                 self._unreported += 1
                 self.dropped += 1
 
-    def abandon(self) -> None:
-        """Give up on everything waiting (the service stayed unreachable at close)."""
+    def abandon(
+        self, why: str | None = "the service was unreachable at close", *, sending: bool = False
+    ) -> int:
+        """Give up on what waits (and what is being sent, if told); returns how many.
+
+        The loss is counted, and reported as a warning unless ``why`` is None.
+        """
         with self._lock:
-            count = len(self._entries)
+            count = len(self._entries) + (len(self._held.entries) if self._held else 0)
+            if sending and self._sending is not None:
+                count += len(self._sending.entries)
+                self._sending.entries = []  # settled later, it counts for nothing
             self._entries.clear()
+            self._held = None
             self._unreported = 0
         if count:
             self.lost += count
-            log.warning("lost %d log entries: the service was unreachable at close", count)
+            if why is not None:
+                log.warning("lost %d log entries: %s", count, why)
+        return count
 
     def retire(self) -> bool:
         """Called by a shipper with nothing left to do: True (and idle) when nothing waits."""
         with self._lock:
-            if self._entries or self._unreported:
+            if self._entries or self._unreported or self._held is not None:
                 return False
             self._active = False
             return True

@@ -1,18 +1,21 @@
 """The wire models: snake_case in Python, camelCase on the wire.
 
 Models read leniently (the contract's DECIDED points may differ on the real service):
-fields missing from an answer take the contract's defaults, unknown fields are kept
-(``model.model_extra``), and every model accepts both spellings of a field name, so a spec
-pasted from the service's docs (``maxRetries``) works as well as ``max_retries``.
+fields missing from an answer take the contract's defaults, and so do fields the answer
+sends as ``null`` when the field has a default (``"timeoutSeconds": null`` reads as 300, a
+log line's ``"message": null`` as ""); unknown fields are kept (``model.model_extra``);
+every model accepts both spellings of a field name, so a spec pasted from the service's
+docs (``maxRetries``) works as well as ``max_retries``.
 """
 
 from __future__ import annotations
 
+import functools
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_serializer
+from pydantic import BaseModel, ConfigDict, field_serializer, model_validator
 from pydantic.alias_generators import to_camel
 
 __all__ = [
@@ -37,10 +40,12 @@ LogLevel = Literal["trace", "debug", "info", "warn", "error", "fatal"]
 
 
 def format_timestamp(value: datetime | float) -> str:
-    """The wire's timestamp (``2025-02-24T10:30:00.000Z``); naive datetimes are taken as UTC."""
+    """The wire's timestamp (``2025-02-24T10:30:00.000Z``) for a datetime or a POSIX time.
+
+    A naive datetime is local time, as ``datetime.timestamp()`` (Python's convention)
+    takes it: ``datetime.now() + timedelta(minutes=5)`` means five minutes from now.
+    """
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
         value = value.timestamp()
     millis = round(value * 1000)
     seconds, millis = divmod(millis, 1000)
@@ -53,12 +58,36 @@ class _Wire(BaseModel):
         populate_by_name=True, extra="allow", alias_generator=to_camel, defer_build=True
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _null_takes_the_default(cls, data: Any) -> Any:
+        # A null where the field has a (non-null) default reads as that default: the shape
+        # of answers is DECIDED, and a service that writes `"maxRetries": null` means "unset".
+        if isinstance(data, dict) and None in data.values():
+            defaulted = _defaulted(cls)
+            data = {k: v for k, v in data.items() if v is not None or k not in defaulted}
+        return data
+
+
+@functools.cache
+def _defaulted(model: type[BaseModel]) -> frozenset[str]:
+    """The names (both spellings) of ``model``'s fields whose default is not None."""
+    return frozenset(
+        name
+        for field_name, info in model.model_fields.items()
+        if not info.is_required() and info.get_default(call_default_factory=True) is not None
+        for name in (field_name, info.alias or field_name)
+    )
+
 
 class JobSpec(_Wire):
     """One job to create; ``client.jobs.create`` also takes a plain mapping of these fields.
 
-    ``scheduled_for`` takes a datetime (naive means UTC) or an ISO-8601 string, which is
-    sent as given. Fields left as None are not sent, so the service's defaults apply.
+    ``scheduled_for`` takes a datetime or an ISO-8601 string, which is sent as given. A
+    naive datetime is local time, as ``datetime.timestamp()`` takes it (Python's
+    convention): ``datetime.now() + timedelta(minutes=5)`` is five minutes from now,
+    whatever the machine's time zone. Aware datetimes are converted to UTC. Fields left as
+    None are not sent, so the service's defaults apply.
 
         JobSpec(name="send-email", payload={"to": "a@example.com"}, max_retries=5)
     """
@@ -160,9 +189,12 @@ class Progress(_Wire):
 
 
 class JobProgress(_Wire):
-    """What ``GET /jobs/:id/progress`` answers; ``progress`` is None before any report."""
+    """What ``GET /jobs/:id/progress`` answers; ``progress`` is None before any report.
 
-    job_id: str
+    ``job_id`` comes from the answer, or from the request when the answer leaves it out.
+    """
+
+    job_id: str = ""
     status: str | None = None
     progress: Progress | None = None
 
@@ -171,7 +203,7 @@ class LogEntry(_Wire):
     """One log line. ``seq`` is set by the service on the lines it returns."""
 
     level: str
-    message: str
+    message: str = ""
     ts: datetime | None = None
     source: str | None = None
     metadata: dict[str, Any] | None = None

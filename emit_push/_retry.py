@@ -2,15 +2,17 @@
 
 Every endpoint names one of three retry modes (see ``_endpoints``):
 
-- ``"idempotent"``: sending twice is harmless (reads, progress, keepalive, logs, events).
+- ``"idempotent"``: sending twice is harmless (reads, progress, checkpoint, keepalive).
   Retried on every retryable error: 429, 5xx, connection errors and timeouts.
 - ``"confirm"``: ack, complete, fail and kill. Retried like the above; and when a retry
   meets 409 although the first attempt may have landed, the job is read back and the
   call reported as a success if the job shows its effect. A retry never turns a success
   into an error.
-- ``"unprocessed"``: create, poll and claim. A lost answer may mean jobs were created or
-  delivered to us already, so these are retried only when the server provably did not
-  process the request: the connection never opened, 429, or 503.
+- ``"unprocessed"``: create, poll, claim, custom events and log appends. A lost answer
+  may mean jobs were created or delivered to us, an event recorded or lines stored
+  already, so these are retried only when the server provably did not process the
+  request: the connection never opened, 429, or 503. (The job logger settles the other
+  failures of a batch by reading the job's logs back; see ``_delivery``.)
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Literal
 
 from ._exceptions import APIConnectionError, APIError, EmitError
 
-__all__ = ["RetryMode", "RetryPolicy"]
+__all__ = ["RetryMode", "RetryPolicy", "unprocessed"]
 
 RetryMode = Literal["idempotent", "confirm", "unprocessed"]
 """How an endpoint may be retried; see the module docstring."""
@@ -61,8 +63,11 @@ class RetryPolicy:
         """Whether ``error`` allows sending the request of an endpoint in ``mode`` again."""
         if not error.retryable:
             return False
-        if mode != "unprocessed":
-            return True
-        if isinstance(error, APIConnectionError):
-            return not error.request_sent
-        return isinstance(error, APIError) and error.status in _UNPROCESSED_STATUSES
+        return mode != "unprocessed" or unprocessed(error)
+
+
+def unprocessed(error: EmitError) -> bool:
+    """Whether ``error`` proves the service did not process the request."""
+    if isinstance(error, APIConnectionError):
+        return not error.request_sent
+    return isinstance(error, APIError) and error.status in _UNPROCESSED_STATUSES

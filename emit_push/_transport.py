@@ -2,8 +2,10 @@
 
 :func:`call_flow` is a generator in the manner of httpx's ``Auth.auth_flow``: it yields an
 ``httpx.Request`` to send, or a number of seconds to sleep, and is sent back the answer
-(an ``httpx.Response`` or the httpx error). Retries, error mapping and the read-back that
-confirms an ambiguous ``complete``/``fail``/``ack``/``kill`` all live in it, once. The
+(an ``httpx.Response`` or the httpx error). Retries, error mapping and the read-backs of
+the job after a 409 all live in it, once: the one that confirms an ambiguous
+``complete``/``fail``/``ack``/``kill``, and the one that tells a kill from another
+conflict when the service's 409 carries no code. The
 drivers differ only in how they send and sleep, and in how they get the API key.
 """
 
@@ -20,15 +22,17 @@ import httpx
 
 from . import _endpoints as ep
 from ._config import ClientConfig
-from ._endpoints import Call, Confirm
+from ._endpoints import Call
 from ._exceptions import (
     ConfigurationError,
     ConflictError,
     EmitError,
+    JobKilledError,
     UnexpectedResponseError,
     error_from_response,
     error_from_transport,
 )
+from ._models import JobDetails
 
 __all__ = ["AsyncDriver", "SyncDriver", "call_flow"]
 
@@ -61,12 +65,20 @@ def call_flow(call: Call[T], config: ClientConfig) -> Flow[T]:
         else:
             assert outcome is not None
             error = error_from_transport(outcome, call.method, url)
-        if attempt and call.confirm is not None and isinstance(error, ConflictError):
-            # An earlier attempt may have landed and this 409 be its echo: read the job.
-            confirmed = yield from _confirm(call.confirm, config)
-            if confirmed is not None:
-                log.info("%s %s: an earlier attempt had landed", call.method, call.path)
-                return confirmed
+        if isinstance(error, ConflictError):
+            # An earlier attempt may have landed and this 409 be its echo; or the job may
+            # have been killed by a service that does not say so. The job tells.
+            confirm = call.confirm if attempt else None
+            probe = call.worker_job if error.code is None else None
+            job_id = confirm.job_id if confirm is not None else probe
+            job = None if job_id is None else (yield from _read_job(job_id, config))
+            if job is not None and confirm is not None:
+                confirmed = confirm.check(job)
+                if confirmed is not None:
+                    log.info("%s %s: an earlier attempt had landed", call.method, call.path)
+                    return confirmed
+            if job is not None and probe is not None and job.status == "killed":
+                raise _killed(error) from error
         delay = config.retry.delay(call.retry, error, attempt)
         if delay is None:
             raise error from (outcome if isinstance(outcome, Exception) else None)
@@ -88,12 +100,19 @@ def _parse(call: Call[T], response: httpx.Response, url: str) -> T:
         ) from exc
 
 
-def _confirm(confirm: Confirm[T], config: ClientConfig) -> Flow[T | None]:
+def _read_job(job_id: str, config: ClientConfig) -> Flow[JobDetails | None]:
     try:
-        job = yield from call_flow(ep.get(confirm.job_id), config)
+        return (yield from call_flow(ep.get(job_id), config))
     except EmitError:
         return None  # cannot tell: the 409 stands
-    return confirm.check(job)
+
+
+def _killed(conflict: ConflictError) -> JobKilledError:
+    return JobKilledError(
+        f"{conflict.message} (the job was killed)",
+        status=conflict.status, code=conflict.code, request_id=conflict.request_id,
+        method=conflict.method, url=conflict.url, body=conflict.body,
+    )  # fmt: skip
 
 
 def _checked_key(value: object) -> str:

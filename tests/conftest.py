@@ -119,13 +119,29 @@ class LiveServer:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.port = 0
+        self.requests: list[tuple[str, str, tuple[str, int] | None]] = []
+        """Every HTTP request served: method, path, and the client's (host, port)."""
         self.start()
 
     def start(self) -> None:
         self.emit = EmitServer(self.config)
-        self._thread = ServeThread(self.emit.app, self.port)
+        self._thread = ServeThread(self._recorded, self.port)
         self.port = self._thread.port
         self.base_url = f"{self._thread.url}{API_PREFIX}"
+
+    async def _recorded(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            client = scope.get("client")
+            self.requests.append((scope["method"], scope["path"], client and tuple(client)))
+        await self.emit.app(scope, receive, send)
+
+    def api_calls(self, job_id: str | None = None) -> list[tuple[str, str]]:
+        """(method, path) of the API requests made so far, about one job if given."""
+        return [
+            (method, path)
+            for method, path, _ in self.requests
+            if path.startswith(API_PREFIX) and (job_id is None or f"/jobs/{job_id}" in path)
+        ]
 
     def stop(self) -> None:
         self._thread.stop()

@@ -99,39 +99,57 @@ async def offline(kind: str) -> AsyncIterator[Sdk]:
 class Faults:
     """A MockTransport handler: forwards to the live server, with scripted faults.
 
-    ``plan(suffix, *faults)`` queues faults for requests whose path ends with ``suffix``:
-    ``"503"``/``"429"``/``"502"`` answer at once (not forwarded); ``"refused"`` raises
-    ConnectError (never sent); ``"drop"`` forwards, then loses the answer (ReadError);
-    ``"timeout"`` forwards, then raises ReadTimeout; ``"lost502"`` forwards, then answers
-    502 (a gateway that lost the answer). ``before`` runs before a fault.
+    ``plan(suffix, *faults)`` queues faults for requests whose path ends with ``suffix``
+    (and whose method is ``method``, when given): ``"503"``/``"429"``/``"502"`` answer at
+    once (not forwarded); ``"refused"`` raises ConnectError (never sent); ``"drop"``
+    forwards, then loses the answer (ReadError); ``"timeout"`` forwards, then raises
+    ReadTimeout; ``"lost502"`` forwards, then answers 502 (a gateway that lost the
+    answer); ``"ok"`` forwards. ``before`` runs before a fault.
     """
 
     base_url: str
     seen: list[tuple[str, str, str]] = field(default_factory=list)  # method, path, outcome
-    _plans: dict[str, list[str]] = field(default_factory=dict)
-    _hooks: dict[str, Callable[[], None]] = field(default_factory=dict)
+    _plans: dict[tuple[str | None, str], list[str]] = field(default_factory=dict)
+    _hooks: dict[tuple[str | None, str], Callable[[], None]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self._real = httpx.Client(trust_env=False)
 
-    def plan(self, suffix: str, *faults: str, before: Callable[[], None] | None = None) -> None:
-        self._plans.setdefault(suffix, []).extend(faults)
+    def plan(
+        self,
+        suffix: str,
+        *faults: str,
+        before: Callable[[], None] | None = None,
+        method: str | None = None,
+    ) -> None:
+        self._plans.setdefault((method, suffix), []).extend(faults)
         if before is not None:
-            self._hooks[suffix] = before
+            self._hooks[(method, suffix)] = before
 
-    def calls(self, suffix: str) -> list[str]:
+    def calls(self, suffix: str, method: str | None = None) -> list[str]:
         """Outcomes of the requests whose path ends with ``suffix``, in order."""
-        return [outcome for _, path, outcome in self.seen if path.endswith(suffix)]
+        return [
+            outcome
+            for m, path, outcome in self.seen
+            if path.endswith(suffix) and method in {None, m}
+        ]
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
         with self._lock:
-            suffix = next((s for s in self._plans if path.endswith(s) and self._plans[s]), None)
-            fault = self._plans[suffix].pop(0) if suffix else "ok"
+            key = next(
+                (
+                    (m, s)
+                    for (m, s), plan in self._plans.items()
+                    if plan and path.endswith(s) and m in {None, request.method}
+                ),
+                None,
+            )
+            fault = self._plans[key].pop(0) if key else "ok"
             self.seen.append((request.method, path, fault))
-        if suffix and suffix in self._hooks:
-            self._hooks[suffix]()
+        if key and key in self._hooks:
+            self._hooks[key]()
         if fault in {"503", "429", "502"}:
             headers = {"retry-after": "0"} if fault == "429" else {}
             body = {"error": f"injected {fault}", "code": "injected"}

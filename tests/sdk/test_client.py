@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import logging
+import socket
+import time
 import traceback
 from typing import Any
 
@@ -12,6 +14,7 @@ import pytest
 
 from emit_push import (
     APIConnectionError,
+    APITimeoutError,
     AsyncEmitClient,
     AuthenticationError,
     ConfigurationError,
@@ -71,9 +74,23 @@ def test_missing_settings_fail_at_construction(cls: Any) -> None:
         {"base_url": "ftp://emit.run"},
         {"base_url": "not a url"},
         {"base_url": f"https://user:{SECRET}@emit.run/api/v1"},
+        {"base_url": f"ftp://user:{SECRET}@emit.run/api/v1"},  # wrong scheme and credentials
+        {"base_url": f"user:{SECRET}@emit.run/api/v1"},  # no scheme
+        {"base_url": f"https://:{SECRET}@emit.run:port/api/v1"},  # unparsable, with credentials
+        {"base_url": 42},
         {"api_key_header": "x-token"},
         {"max_retries": -1},
         {"timeout": 0},
+        {"timeout": float("nan")},
+        {"timeout": float("inf")},
+        {"timeout": httpx.Timeout(5.0, read=float("nan"))},
+        {"space_id": "   "},
+        {"space_id": 7},
+        {"headers": {"x-trace": 1}},
+        {"headers": {b"x-trace": "t"}},
+        {"headers": {"x trace": "t"}},
+        {"headers": {"x-secret": f"{SECRET}\r\nx-injected: 1"}},
+        {"headers": [("x-trace", "t")]},
         {"api_key": "   "},
         {"api_key": 42},
         {"http_client": object()},
@@ -83,7 +100,30 @@ def test_invalid_settings_fail_at_construction(cls: Any, options: dict[str, Any]
     options = {"space_id": "s", "api_key": "k", **options}
     with pytest.raises(ConfigurationError) as caught:
         cls(**options)
-    assert SECRET not in str(caught.value)
+    assert SECRET not in "".join(traceback.format_exception(caught.value))  # causes too
+
+
+@pytest.mark.parametrize("cls", CLIENTS)
+def test_settings_are_tidied(cls: Any) -> None:
+    client = cls(space_id="  s1 ", api_key="k", headers={"X-Trace": "t1"})
+    assert client.space_id == "s1"
+    assert client._config.headers["x-trace"] == "t1"
+
+
+async def test_the_timeout_option_takes_effect(offline: Sdk) -> None:
+    """A server that accepts the connection and never answers: the read times out."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        client = offline.client(
+            base_url=f"http://127.0.0.1:{port}/api/v1", timeout=0.2, max_retries=0
+        )
+        started = time.monotonic()
+        with pytest.raises(APITimeoutError) as caught:
+            await offline(client.jobs.get("j1"))
+        assert time.monotonic() - started < 2  # the default would wait 30 s
+        assert caught.value.request_sent
 
 
 def test_the_http_client_must_match_the_kind() -> None:

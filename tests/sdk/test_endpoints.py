@@ -46,6 +46,8 @@ def test_each_endpoint_describes_its_request() -> None:
     assert [ep.ack("j").retry, ep.complete("j").retry, ep.fail("j", "e").retry] == ["confirm"] * 3
     assert ep.kill("j").retry == "confirm"
     assert [ep.progress("j", 1, "m").retry, ep.keepalive("j").retry] == ["idempotent"] * 2
+    assert ep.checkpoint("j", {}).retry == "idempotent"
+    assert [ep.event("j", {}).retry, ep.append_logs("j", b"").retry] == ["unprocessed"] * 2
     assert json.loads(ep.progress("j", 5, "m", {"a": {"percent": 1}}).content or b"") == {
         "percent": 5, "message": "m", "subProgress": {"a": {"percent": 1}},
     }  # fmt: skip

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email.utils
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -10,8 +12,10 @@ import pytest
 from emit_push import (
     APIConnectionError,
     APIError,
+    APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    ConfigurationError,
     ConflictError,
     EmitError,
     InvalidInputError,
@@ -179,3 +183,95 @@ def test_retry_after_reads_seconds_and_dates() -> None:
     assert parse_retry_after(None) is None
     assert parse_retry_after("soon") is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
+
+
+def test_every_error_can_be_asked_for_status_code_and_request_id() -> None:
+    plain: list[EmitError] = [
+        EmitError("x"),
+        ConfigurationError("x"),
+        InvalidInputError("x"),
+        APIConnectionError("x", method="GET", url="u"),
+        APITimeoutError("x", method="GET", url="u"),
+    ]
+    for error in plain:
+        assert (error.status, error.code, error.request_id) == (None, None, None), error
+    assert (BadRequestError.status, JobKilledError.status, RateLimitError.status) == (400, 409, 429)
+    answered = ServerError("x", status=502, code="bad_gateway", request_id="r1")
+    assert (answered.status, answered.code, answered.request_id) == (502, "bad_gateway", "r1")
+    assert NotFoundError("x").status == 404  # the class's status, when none is given
+
+
+async def test_an_http_date_retry_after_is_honoured(offline: Sdk) -> None:
+    later = datetime.now(UTC) + timedelta(seconds=10)
+    answers = iter(
+        [
+            httpx.Response(
+                429, headers={"retry-after": email.utils.format_datetime(later, usegmt=True)}
+            ),
+            httpx.Response(200, json={"id": "j1", "name": "n", "status": "pending"}),
+        ]
+    )
+    client = offline.mock(lambda request: next(answers))
+    assert (await offline(client.jobs.get("j1"))).id == "j1"
+    [slept] = offline.sleeps
+    assert 8 < slept <= 10
+
+
+# -- a kill told by a 409 without a code ---------------------------------------------------
+
+_CALLS: dict[str, Any] = {
+    "progress": lambda job: job.progress(10, "m"),
+    "checkpoint": lambda job: job.checkpoint({"at": 1}),
+    "event": lambda job: job.event({"kind": "k"}),
+    "keepalive": lambda job: job.keepalive(),
+    "complete": lambda job: job.complete({"ok": True}),
+    "fail": lambda job: job.fail("boom"),
+    "ack": lambda job: job.ack(),
+}
+
+
+class _Service:
+    """Claim works; every worker call answers a bare 409; the job reads as ``status``."""
+
+    def __init__(self, status: str, body: Any = None) -> None:
+        self.status = status
+        self.body = body if body is not None else {"error": "Conflict"}
+        self.seen: list[str] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.seen.append(f"{request.method} {request.url.path.removeprefix('/api/v1')}")
+        if request.url.path.endswith("/claim"):
+            return httpx.Response(200, json={"id": "j1", "name": "n"})
+        if request.method == "GET":
+            return httpx.Response(200, json={"id": "j1", "name": "n", "status": self.status})
+        return httpx.Response(409, json=self.body)
+
+
+@pytest.mark.parametrize("call", sorted(_CALLS))
+async def test_a_409_without_a_code_on_a_killed_job_is_a_kill(offline: Sdk, call: str) -> None:
+    service = _Service("killed")
+    client = offline.mock(service, max_retries=0)
+    job = await offline(client.jobs.claim("j1"))
+    with pytest.raises(JobKilledError) as caught:
+        await offline(_CALLS[call](job))
+    assert caught.value.status == 409
+    assert isinstance(caught.value.__cause__, ConflictError)
+    assert job.killed
+    assert service.seen[-2:] == [f"POST /jobs/j1/{call}", "GET /jobs/j1"]
+    await offline.close(job)
+
+
+async def test_other_409s_stay_conflicts(offline: Sdk) -> None:
+    running = _Service("completed")  # a bare 409, and the job was not killed
+    client = offline.mock(running, max_retries=0)
+    job = await offline(client.jobs.claim("j1"))
+    with pytest.raises(ConflictError) as caught:
+        await offline(job.progress(10, "m"))
+    assert type(caught.value) is ConflictError
+    assert not job.killed
+    coded = _Service("killed", {"error": "not running", "code": "invalid_state"})
+    client = offline.mock(coded, max_retries=0)
+    with pytest.raises(ConflictError):
+        await offline(client.jobs.progress("j1", 10, "m"))
+    assert coded.seen == ["POST /jobs/j1/progress"]  # a code says enough: no read-back
+    await offline.close(job)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import logging
@@ -37,6 +38,13 @@ def test_the_buffer_signals_start_then_full_batches() -> None:
         pass
     assert buffer.retire()
     assert buffer.add(_entry(8)) == START
+
+
+def test_a_full_buffer_does_not_wake_the_shipper_for_every_entry() -> None:
+    buffer = LogBuffer(LoggerOptions(max_batch_size=100, max_buffered_entries=200))
+    signals = [buffer.add(_entry(n)) for n in range(250)]
+    assert [n for n, signal in enumerate(signals) if signal] == [0, 99, 199]  # START, WAKEs
+    assert buffer.dropped == 50
 
 
 def test_overflow_drops_the_oldest_and_reports_it_in_the_next_batch() -> None:
@@ -124,6 +132,8 @@ class LogSink:
         self.lines: list[dict[str, Any]] = []
         self.refuse = 0  # answer this many log requests with `status`
         self.status = 503
+        self.headers: dict[str, str] = {}  # sent with refusals
+        self.refused = 0
         self._arrived = threading.Condition()
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -132,7 +142,9 @@ class LogSink:
         with self._arrived:
             if self.refuse:
                 self.refuse -= 1
-                return httpx.Response(self.status, json={"error": "no", "code": "no"})
+                self.refused += 1
+                body = {"error": "no", "code": "no"}
+                return httpx.Response(self.status, headers=self.headers, json=body)
             body = request.content
             if request.headers.get("content-encoding") == "gzip":
                 body = gzip.decompress(body)
@@ -204,7 +216,7 @@ async def test_the_interval_flushes_what_waits(offline: Sdk) -> None:
 
 async def test_failed_sends_are_retried_in_order(offline: Sdk) -> None:
     sink = LogSink()
-    sink.refuse = 3
+    sink.refuse = 2  # each refusal backs the shipper off longer: two keep the test short
     job = await _job(offline, sink, flush_interval=0.02, max_batch_size=5)
     for n in range(12):
         job.log.info(str(n))
@@ -269,13 +281,22 @@ async def test_entries_from_other_threads_arrive(offline: Sdk) -> None:
     assert by_worker == [[f"{w}:{n}" for n in range(50)] for w in range(4)]  # each in order
 
 
-async def test_closing_a_sync_job_ends_its_thread(offline: Sdk) -> None:
+async def test_closing_a_job_ends_its_shipper(offline: Sdk) -> None:
+    """The sync job's thread, or the async job's task, is gone once the job is closed."""
     sink = LogSink()
     job = await _job(offline, sink, flush_interval=60)
+
+    def shippers() -> list[str]:
+        if offline.is_async:
+            return [t.get_name() for t in asyncio.all_tasks() if not t.done()]
+        return [t.name for t in threading.enumerate()]
+
     job.log.info("x")
+    await anyio.sleep(0)  # the task starts
+    assert "emit-log-j1" in shippers()  # waiting out the 60 s interval
     await offline.close(job)
-    names = {t.name for t in threading.enumerate()}
-    assert "emit-log-j1" not in names
+    assert "emit-log-j1" not in shippers()
+    assert sink.messages() == ["x"]
 
 
 # -- against the live server -----------------------------------------------------------

@@ -216,3 +216,18 @@ async def test_create_and_poll_are_not_repeated_after_an_ambiguous_failure(
     await sdk(client.jobs.create({"name": "twice"}))
     assert sorted(j.name for j in await sdk(client.jobs.list())) == ["once", "twice"]
     assert faults.calls("/jobs/poll") == ["timeout"]
+
+
+async def test_an_event_is_not_recorded_twice_after_a_lost_answer(sdk: Sdk, faults: Faults) -> None:
+    client = sdk.client(transport=httpx.MockTransport(faults))
+    job = await _running_job(sdk, client)
+    faults.plan("/event", "drop")  # recorded; the answer was lost
+    with pytest.raises(APIConnectionError) as caught:
+        await sdk(job.event({"kind": "once"}))
+    assert caught.value.request_sent
+    faults.plan("/event", "503", "refused")  # provably not recorded: retried
+    await sdk(job.event({"kind": "twice"}))
+    assert faults.calls("/event") == ["drop", "503", "refused", "ok"]
+    events = [e.data for e in (await sdk(job.get_details())).events if e.type == "event"]
+    assert events == [{"kind": "once"}, {"kind": "twice"}]
+    await sdk.close(job)
