@@ -16,6 +16,7 @@ from ._config import ApiKey, ApiKeyHeader, ClientConfig, load_config
 from ._exceptions import ConfigurationError
 from ._jobs import AsyncJobs, Jobs
 from ._transport import AsyncDriver, SyncDriver
+from ._workers import AsyncWorkers, Workers
 
 __all__ = ["AsyncEmitClient", "EmitClient"]
 
@@ -83,6 +84,8 @@ class EmitClient:
         self._driver = SyncDriver(self._config, http, owns_http=http_client is None)
         self.jobs = Jobs(self._driver)
         """Create, read and work jobs."""
+        self.workers = Workers(self)
+        """Run job functions: push handlers."""
 
     @property
     def space_id(self) -> str:
@@ -148,6 +151,8 @@ class AsyncEmitClient:
         self._driver = AsyncDriver(self._config, http, owns_http=http_client is None)
         self.jobs = AsyncJobs(self._driver)
         """Create, read and work jobs."""
+        self.workers = AsyncWorkers(self)
+        """Run job functions: push handlers."""
 
     @property
     def space_id(self) -> str:

@@ -1,0 +1,146 @@
+"""``client.workers``: run job functions from a client, the TypeScript SDK's way.
+
+``create_push_handler(on_job)`` makes an ``EmitPush`` around one function (every job
+name goes to it); ``handle_push(payload, on_job=...)`` handles one push you received
+yourself. Both share the push core of ``EmitPush``; options are those of ``on_job``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._app import EmitPush
+    from ._client import AsyncEmitClient, EmitClient
+    from ._push import PushResult
+
+__all__ = ["AsyncWorkers", "Workers"]
+
+PushPayload = Mapping[str, Any] | bytes | str
+"""A push as received: its parsed JSON body, or the raw body."""
+
+
+def _body(payload: PushPayload) -> bytes:
+    if isinstance(payload, bytes):
+        return payload
+    if isinstance(payload, str):
+        return payload.encode()
+    return json.dumps(dict(payload)).encode()
+
+
+def _app(
+    on_job: Callable[..., Any],
+    push_secret: str | list[str] | None,
+    push_secret_header: str,
+    options: dict[str, Any],
+    **client_settings: Any,
+) -> EmitPush:
+    from ._app import ANY_NAME, EmitPush
+    from ._handlers import JobOptions
+
+    job_options = {k: options.pop(k) for k in list(options) if k in JobOptions.__slots__}
+    if options:
+        raise TypeError(f"unknown option {sorted(options)[0]!r}")
+    app = EmitPush(
+        push_secret=push_secret, push_secret_header=push_secret_header, **client_settings
+    )
+    app.on_job(ANY_NAME, **job_options)(on_job)
+    return app
+
+
+class AsyncWorkers:
+    """``AsyncEmitClient.workers``."""
+
+    def __init__(self, client: AsyncEmitClient) -> None:
+        self._client = client
+
+    def create_push_handler(
+        self,
+        on_job: Callable[..., Any],
+        *,
+        push_secret: str | list[str] | None = None,
+        push_secret_header: str = "Authorization",
+        **options: Any,
+    ) -> EmitPush:
+        """An ``EmitPush`` on this client that runs ``on_job`` for every pushed job.
+
+        handler = client.workers.create_push_handler(resize, push_secret="s3cret")
+        result = await handler.handle_push(body, headers)      # or handler.asgi()
+        """
+        return _app(on_job, push_secret, push_secret_header, options, client=self._client)
+
+    async def handle_push(
+        self,
+        payload: PushPayload,
+        *,
+        on_job: Callable[..., Any],
+        headers: Mapping[str, str] | None = None,
+        push_secret: str | list[str] | None = None,
+        remaining_time: float | None = None,
+        **options: Any,
+    ) -> PushResult:
+        """Handle one push you received yourself: claim the job and run ``on_job``.
+
+        The secret is checked only when ``push_secret`` is given (then ``headers`` must
+        carry it), for callers whose web framework has not authenticated the request.
+        """
+        app = self.create_push_handler(on_job, push_secret=push_secret, **options)
+        return await app.handle_push(_body(payload), headers or {}, remaining_time=remaining_time)
+
+
+class Workers:
+    """``EmitClient.workers``: the same, for sync code (each push runs an event loop)."""
+
+    def __init__(self, client: EmitClient) -> None:
+        self._client = client
+
+    def create_push_handler(
+        self,
+        on_job: Callable[..., Any],
+        *,
+        push_secret: str | list[str] | None = None,
+        push_secret_header: str = "Authorization",
+        **options: Any,
+    ) -> EmitPush:
+        """An ``EmitPush`` with this client's settings that runs ``on_job`` for every job.
+
+        Its calls go through its own async client (one per event loop), since pushes are
+        handled on an event loop: serve it with ``handler.asgi()`` or an adapter.
+        """
+        config = self._client._config
+        return _app(
+            on_job,
+            push_secret,
+            push_secret_header,
+            options,
+            space_id=config.space_id,
+            api_key=config.api_key,
+            base_url=config.base_url,
+            api_key_header=config.api_key_header,
+        )
+
+    def handle_push(
+        self,
+        payload: PushPayload,
+        *,
+        on_job: Callable[..., Any],
+        headers: Mapping[str, str] | None = None,
+        push_secret: str | list[str] | None = None,
+        remaining_time: float | None = None,
+        **options: Any,
+    ) -> PushResult:
+        """Handle one push you received yourself, blocking until the job has run."""
+        app = self.create_push_handler(on_job, push_secret=push_secret, **options)
+
+        async def run() -> PushResult:
+            try:
+                return await app.handle_push(
+                    _body(payload), headers or {}, remaining_time=remaining_time
+                )
+            finally:
+                await app.aclose()
+
+        return asyncio.run(run())

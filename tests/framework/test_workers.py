@@ -1,0 +1,74 @@
+"""``client.workers``: push handlers made from a client, as in the TypeScript SDK."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from emit_push import EmitClient, Job, SyncJob
+from emit_push.server import EmitServer
+from tests.conftest import ADMIN_KEY, SPACE, WORKER_KEY, LiveServer
+from tests.framework.conftest import create, job, worker_client
+
+
+async def test_async_handle_push_runs_the_function(
+    emit: EmitServer, admin: httpx.AsyncClient
+) -> None:
+    client = worker_client(emit)
+
+    async def resize(job: Job) -> dict[str, int]:
+        await job.progress(50, "halfway")
+        return {"width": job.payload["width"] // 2}
+
+    job_id = await create(admin, "resize", {"width": 640})
+    result = await client.workers.handle_push({"jobId": job_id, "name": "resize"}, on_job=resize)
+    assert (result.status, result.name) == ("completed", "resize")
+    assert (await job(admin, job_id))["result"] == {"width": 320}
+    await client.aclose()
+
+
+async def test_a_push_handler_checks_its_secret_and_serves_asgi(
+    emit: EmitServer, admin: httpx.AsyncClient
+) -> None:
+    client = worker_client(emit)
+    handler = client.workers.create_push_handler(
+        lambda job: {"handled": job.name}, push_secret="s3cret", auto_ack=True
+    )
+    job_id = await create(admin, "anything")
+    body = f'{{"jobId": "{job_id}"}}'.encode()
+    refused = await handler.handle_push(body, {})
+    assert refused.http_status == 401
+    transport = httpx.ASGITransport(app=handler.asgi())
+    async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
+        answer = await http.post("/", content=body, headers={"authorization": "Bearer s3cret"})
+    assert answer.json()["status"] == "completed"
+    assert (await job(admin, job_id))["result"] == {"handled": "anything"}
+    await client.aclose()
+
+
+def test_sync_client_handle_push(live_server: LiveServer) -> None:
+    with httpx.Client(base_url=live_server.base_url, headers={"x-api-key": ADMIN_KEY}) as admin:
+        job_id = admin.post(
+            f"/spaces/{SPACE}/jobs", json={"name": "sum", "payload": [1, 2]}
+        ).json()["id"]
+        with EmitClient(
+            space_id=SPACE, api_key=WORKER_KEY, base_url=live_server.base_url
+        ) as client:
+
+            def total(job: SyncJob) -> int:
+                job.log.info("adding")
+                return sum(job.payload)
+
+            result = client.workers.handle_push({"jobId": job_id}, on_job=total)
+        assert (result.status, result.name) == ("completed", "sum")
+        assert admin.get(f"/jobs/{job_id}").json()["result"] == 3
+        logs = admin.get(f"/jobs/{job_id}/logs").json()["logs"]
+        assert [entry["message"] for entry in logs] == ["adding"]
+
+
+def test_unknown_options_are_refused(live_server: LiveServer) -> None:
+    with (
+        EmitClient(space_id=SPACE, api_key=WORKER_KEY, base_url=live_server.base_url) as client,
+        pytest.raises(TypeError, match="colour"),
+    ):
+        client.workers.create_push_handler(lambda job: None, colour="red")
