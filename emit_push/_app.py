@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -34,6 +35,8 @@ from ._push import MAX_PUSH_BYTES, Push, PushAuth, PushResult, check_push
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
+
+    from ._models import JobDescriptor
 
 __all__ = ["EmitPush", "default_app", "on_job"]
 
@@ -258,7 +261,17 @@ class EmitPush:
         except EmitError as exc:
             message = f"emit.run refused the claim (check the worker's key): {exc}"
             return PushResult.refused(500, "claim_refused", message, job_id=push.job_id)
-        handler = handler or self.handler_for(descriptor.name)
+        return await self.run_claimed(descriptor, remaining_time=remaining_time)
+
+    async def run_claimed(
+        self,
+        descriptor: JobDescriptor,
+        *,
+        remaining_time: float | None = None,
+        abort: asyncio.Event | None = None,
+    ) -> PushResult:
+        """Run a job this worker has claimed (from a push or a poll) with its handler."""
+        handler = self.handler_for(descriptor.name)
         started = time.monotonic()
         options = handler.options if handler is not None else self.options
         limits = [remaining_time, options.max_runtime]
@@ -266,10 +279,11 @@ class EmitPush:
             limits.append(descriptor.timeout_seconds)
         known = [limit for limit in limits if limit is not None]
         state = RunState(deadline=started + min(known) if known else None)
-        job: Job[Any] = Job(client._driver, descriptor, logger=options.logger, state=state)
+        driver = self.client()._driver
+        job: Job[Any] = Job(driver, descriptor, logger=options.logger, state=state)
         if handler is None:
             return await self._no_handler(job)
-        outcome = await execute(handler, job, self._middleware)
+        outcome = await execute(handler, job, self._middleware, abort)
         if outcome.exception is not None:
             raise outcome.exception
         return PushResult(
@@ -280,6 +294,36 @@ class EmitPush:
             error=outcome.error,
             reason=outcome.reason,
         )
+
+    async def run_polling(
+        self,
+        *,
+        types: str | Sequence[str] | None = None,
+        count: int = 1,
+        poll_interval: float = 1.0,
+        max_backoff: float = 15.0,
+        stop: asyncio.Event | threading.Event | None = None,
+        grace_period: float = 30.0,
+        handle_signals: bool = True,
+        on_done: Callable[[PushResult], Any] | None = None,
+    ) -> None:
+        """Run the handlers as a polling worker until stopped (SIGTERM, SIGINT, ``stop``).
+
+        ``types`` defaults to the names of the handlers (every job with a ``"*"``
+        handler). ``count`` jobs run at once per round; idle polls back off with jitter up
+        to ``max_backoff``. On stop, running jobs get ``grace_period`` seconds, then are
+        stopped and failed back so they retry. ``on_done`` sees each job's result.
+
+            asyncio.run(app.run_polling(count=4))
+        """
+        from ._polling import run_polling
+
+        self.prepare()
+        await run_polling(
+            self, types=types, count=count, poll_interval=poll_interval,
+            max_backoff=max_backoff, stop=stop, grace_period=grace_period,
+            handle_signals=handle_signals, on_done=on_done,
+        )  # fmt: skip
 
     async def _no_handler(self, job: Job[Any]) -> PushResult:
         """A push without a name claimed a job nobody here handles: fail it, visibly."""

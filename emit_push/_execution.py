@@ -60,9 +60,16 @@ class Outcome:
 
 
 async def execute(
-    handler: Handler, job: Job[Any], middleware: Sequence[Middleware] = ()
+    handler: Handler,
+    job: Job[Any],
+    middleware: Sequence[Middleware] = (),
+    abort: asyncio.Event | None = None,
 ) -> Outcome:
-    """Run ``job`` with ``handler``; never raises but for the caller's own cancellation."""
+    """Run ``job`` with ``handler``; never raises but for the caller's own cancellation.
+
+    Setting ``abort`` (a stopping worker) stops the function and fails the job back, as
+    the deadline does, so that it is retried at once elsewhere.
+    """
     keepalive: asyncio.Task[None] | None = None
     try:
         if handler.options.auto_ack:
@@ -80,7 +87,7 @@ async def execute(
         every = handler.options.keepalive_every(job.timeout_seconds)
         if every is not None:
             keepalive = asyncio.create_task(_keep_alive(job, every), name=f"keepalive-{job.id}")
-        return await _run(handler, job, middleware)
+        return await _run(handler, job, middleware, abort)
     finally:
         if keepalive is not None:
             keepalive.cancel()
@@ -89,7 +96,9 @@ async def execute(
         await job.aclose()  # the logs go out before the answer, on every path
 
 
-async def _run(handler: Handler, job: Job[Any], middleware: Sequence[Middleware]) -> Outcome:
+async def _run(
+    handler: Handler, job: Job[Any], middleware: Sequence[Middleware], abort: asyncio.Event | None
+) -> Outcome:
     state = job._state
     options = handler.options
     view: Job[Any] | SyncJob[Any] = (
@@ -110,12 +119,20 @@ async def _run(handler: Handler, job: Job[Any], middleware: Sequence[Middleware]
     timeout = None if state.deadline is None else state.deadline - time.monotonic()
     if timeout is not None:
         timeout = max(0.0, timeout - options.deadline_margin)
-    done, _ = await asyncio.wait({task}, timeout=timeout)
-    if not done:
-        state.stopped = DeadlineExceeded("the run's deadline passed; the job was failed")
+    aborted = asyncio.ensure_future(abort.wait()) if abort is not None else None
+    try:
+        waiting = {task} if aborted is None else {task, aborted}
+        await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if aborted is not None:
+            aborted.cancel()
+    if not task.done():
+        stopped = abort is not None and abort.is_set()
+        why = "the worker stopped before the job finished" if stopped else "deadline exceeded"
+        state.stopped = DeadlineExceeded(f"{why}; the job was failed")
         task.cancel()
         await asyncio.wait({task}, timeout=options.deadline_margin / 2 or None)
-        return await _fail(job, "deadline exceeded", reason="deadline exceeded")
+        return await _fail(job, why, reason="worker stopped" if stopped else "deadline exceeded")
     try:
         result = task.result()
     except asyncio.CancelledError:

@@ -2,7 +2,8 @@
 
 ``create_push_handler(on_job)`` makes an ``EmitPush`` around one function (every job
 name goes to it); ``handle_push(payload, on_job=...)`` handles one push you received
-yourself. Both share the push core of ``EmitPush``; options are those of ``on_job``.
+yourself; ``run_polling(on_job=...)`` polls for jobs. All share the core of ``EmitPush``;
+job options are those of ``on_job``.
 """
 
 from __future__ import annotations
@@ -51,6 +52,17 @@ def _app(
     return app
 
 
+_POLLING_DEFAULTS = {"auto_complete": False, "keepalive_interval": None}
+"""The TypeScript SDK's defaults for ``run_polling``: the function completes the job."""
+_LOOP_OPTIONS = ("types", "count", "poll_interval", "max_backoff", "stop", "grace_period",
+                 "handle_signals", "on_done")  # fmt: skip
+
+
+def _split(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    loop = {k: options.pop(k) for k in _LOOP_OPTIONS if k in options}
+    return {**_POLLING_DEFAULTS, **options}, loop
+
+
 class AsyncWorkers:
     """``AsyncEmitClient.workers``."""
 
@@ -89,6 +101,19 @@ class AsyncWorkers:
         """
         app = self.create_push_handler(on_job, push_secret=push_secret, **options)
         return await app.handle_push(_body(payload), headers or {}, remaining_time=remaining_time)
+
+    async def run_polling(self, *, on_job: Callable[..., Any], **options: Any) -> None:
+        """Poll for jobs and run ``on_job`` on each, until stopped (SIGTERM, ``stop=``).
+
+        Options and defaults as the TypeScript SDK's: ``types=None, count=1,
+        poll_interval=1.0, max_backoff=15.0, auto_ack=True, auto_fail_on_error=True,
+        auto_complete=False, keepalive_interval=None, stop_on_error=False, on_error=None,
+        logger=LoggerOptions(), stop=None``; plus ``grace_period=30.0`` and
+        ``handle_signals=True`` (see ``EmitPush.run_polling``).
+        """
+        job_options, loop = _split(options)
+        app = _app(on_job, None, "Authorization", job_options, client=self._client)
+        await app.run_polling(**loop)
 
 
 class Workers:
@@ -144,3 +169,19 @@ class Workers:
                 await app.aclose()
 
         return asyncio.run(run())
+
+    def run_polling(self, *, on_job: Callable[..., Any], **options: Any) -> None:
+        """Poll and run ``on_job`` until stopped; blocks. See ``AsyncWorkers.run_polling``.
+
+        ``stop`` may be a ``threading.Event`` set from another thread.
+        """
+        job_options, loop = _split(options)
+        app = self.create_push_handler(on_job, **job_options)
+
+        async def run() -> None:
+            try:
+                await app.run_polling(**loop)
+            finally:
+                await app.aclose()
+
+        asyncio.run(run())

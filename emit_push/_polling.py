@@ -1,0 +1,206 @@
+"""The polling worker: the app's handlers, fed by ``poll`` instead of pushes.
+
+Each round claims up to ``count`` jobs (of the app's job names) and runs them at once,
+with exactly the push path's steps (``_execution``). An empty poll sleeps
+``poll_interval``, doubling with jitter up to ``max_backoff`` while the queue stays empty;
+a failed poll goes to ``on_error`` and backs off the same way (``stop_on_error`` ends the
+loop with that error instead).
+
+Stopping (the ``stop`` event, SIGTERM or SIGINT): no new polls; running jobs get
+``grace_period`` seconds to finish; those still running then are stopped and failed back
+(``worker stopped``), so they are retried at once. A second signal skips the grace period.
+No job is left ``delivered`` or ``running`` by a stopped worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ._exceptions import EmitError
+
+if TYPE_CHECKING:
+    from ._app import EmitPush
+    from ._models import JobDescriptor
+    from ._push import PushResult
+
+__all__ = ["Backoff", "run_polling"]
+
+log = logging.getLogger("emit_push")
+
+
+class Backoff:
+    """``poll_interval``, doubling (±20% jitter) up to ``max_backoff``; reset on work."""
+
+    def __init__(self, poll_interval: float, max_backoff: float) -> None:
+        self.base = poll_interval
+        self.cap = max(max_backoff, poll_interval)
+        self._current = poll_interval
+
+    def reset(self) -> None:
+        self._current = self.base
+
+    def next(self) -> float:
+        delay = self._current * random.uniform(0.8, 1.2)
+        self._current = min(self._current * 2, self.cap)
+        return min(delay, self.cap)
+
+
+async def run_polling(
+    app: EmitPush,
+    *,
+    types: str | Sequence[str] | None,
+    count: int,
+    poll_interval: float,
+    max_backoff: float,
+    stop: asyncio.Event | threading.Event | None,
+    grace_period: float,
+    handle_signals: bool,
+    on_done: Callable[[PushResult], Any] | None = None,
+) -> None:
+    """Poll and run jobs until stopped (see the module docstring)."""
+    if not 1 <= count <= 50:
+        raise ValueError("count must be between 1 and 50")
+    if poll_interval <= 0 or max_backoff <= 0 or grace_period < 0:
+        raise ValueError("poll_interval and max_backoff must be > 0, grace_period >= 0")
+    names = _names(app, types)
+    stopping = asyncio.Event()
+    abort = asyncio.Event()
+    backoff = Backoff(poll_interval, max_backoff)
+    client = app.client()
+    from ._endpoints import poll
+
+    with _signals(handle_signals, stopping, abort), _watch(stop, stopping):
+        log.info("emit-push: polling space %s for %s", client.space_id, names or "every job")
+        while not stopping.is_set():
+            try:
+                found: list[JobDescriptor] = await client._driver.run(
+                    poll(client.space_id, count, names)
+                )
+            except EmitError as exc:
+                await _loop_error(app, exc)
+                await _sleep(stopping, backoff.next())
+                continue
+            if not found:
+                await _sleep(stopping, backoff.next())
+                continue
+            backoff.reset()
+            batch = [
+                asyncio.create_task(app.run_claimed(d, abort=abort), name=f"job-{d.id}")
+                for d in found
+            ]
+            await _finish(batch, stopping, abort, grace_period)
+            for task in batch:
+                result = task.result()
+                if on_done is not None:
+                    on_done(result)
+    log.info("emit-push: polling stopped")
+
+
+async def _finish(
+    batch: list[asyncio.Task[PushResult]],
+    stopping: asyncio.Event,
+    abort: asyncio.Event,
+    grace_period: float,
+) -> None:
+    """Wait for the batch; on stop, a grace period, then abort what still runs."""
+    everything: asyncio.Future[Any] = asyncio.gather(*batch)
+    stopped: asyncio.Future[Any] = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait({everything, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if not everything.done():
+            aborted: asyncio.Future[Any] = asyncio.ensure_future(abort.wait())
+            await asyncio.wait(
+                {everything, aborted}, timeout=grace_period, return_when=asyncio.FIRST_COMPLETED
+            )
+            aborted.cancel()
+            abort.set()  # what still runs is stopped and failed back
+        await everything
+    finally:
+        stopped.cancel()
+
+
+async def _loop_error(app: EmitPush, exc: EmitError) -> None:
+    log.warning("emit-push: poll failed: %s", exc)
+    if app.options.on_error is not None:
+        called = app.options.on_error(exc, None)
+        if asyncio.iscoroutine(called):
+            await called
+    if app.options.stop_on_error:
+        raise exc
+
+
+async def _sleep(stopping: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stopping.wait(), seconds)
+
+
+def _names(app: EmitPush, types: str | Sequence[str] | None) -> list[str] | None:
+    if types is not None:
+        return [types] if isinstance(types, str) else list(types)
+    from ._app import ANY_NAME
+
+    if ANY_NAME in app.handlers or not app.handlers:
+        return None  # a catch-all handler takes every job
+    return sorted(app.handlers)
+
+
+@contextlib.contextmanager
+def _signals(enabled: bool, stopping: asyncio.Event, abort: asyncio.Event) -> Iterator[None]:
+    """SIGTERM/SIGINT stop polling; a second one aborts the grace period."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stopping.is_set():
+            abort.set()
+        stopping.set()
+
+    installed = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, on_signal)
+            installed.append(signum)
+    try:
+        yield
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+
+@contextlib.contextmanager
+def _watch(stop: asyncio.Event | threading.Event | None, stopping: asyncio.Event) -> Iterator[None]:
+    """Mirror the caller's stop event (asyncio or threading) into ``stopping``."""
+    if stop is None:
+        yield
+        return
+    if isinstance(stop, asyncio.Event):
+        waiter = asyncio.ensure_future(stop.wait())
+        waiter.add_done_callback(lambda _: stopping.set())
+    else:
+        loop = asyncio.get_running_loop()
+        done = threading.Event()
+
+        def wait() -> None:
+            while not done.is_set():
+                if stop.wait(0.1):
+                    loop.call_soon_threadsafe(stopping.set)
+                    return
+
+        thread = threading.Thread(target=wait, name="emit-push-stop", daemon=True)
+        thread.start()
+    try:
+        yield
+    finally:
+        if isinstance(stop, asyncio.Event):
+            waiter.cancel()
+        else:
+            done.set()

@@ -1,0 +1,250 @@
+"""The polling worker: the same handlers, pulled; backoff, errors, and graceful stops."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import BaseModel
+
+from emit_push import APIConnectionError, EmitClient, EmitPush, Job, PushResult, SyncJob
+from emit_push._polling import Backoff
+from emit_push.server import EmitServer
+from tests.conftest import ADMIN_KEY, SPACE, WORKER_KEY, LiveServer
+from tests.framework.conftest import create, event_types, job, logs, worker_client
+
+MakeApp = Callable[..., EmitPush]
+
+
+class Order(BaseModel):
+    item: str
+    quantity: int
+
+
+def test_backoff_doubles_with_jitter_up_to_the_cap_and_resets() -> None:
+    backoff = Backoff(poll_interval=1.0, max_backoff=5.0)
+    delays = [backoff.next() for _ in range(6)]
+    for delay, nominal in zip(delays, [1, 2, 4, 5, 5, 5], strict=True):
+        assert nominal * 0.8 <= delay <= min(nominal * 1.2, 5.0)
+    backoff.reset()
+    assert backoff.next() <= 1.2
+
+
+async def test_polls_runs_every_job_of_its_names_and_stops(
+    make_app: MakeApp, admin: httpx.AsyncClient
+) -> None:
+    app = make_app()
+    done: list[PushResult] = []
+    stop = asyncio.Event()
+
+    @app.on_job("order")
+    async def order(job: Job[Order]) -> dict[str, Any]:
+        job.log.info(f"packing {job.payload.quantity} {job.payload.item}")
+        await job.progress(100, "packed")
+        return {"packed": job.payload.item}
+
+    @app.on_job("invoice")
+    def invoice(job: SyncJob) -> str:
+        return "sent"
+
+    ids = [await create(admin, "order", {"item": f"i{n}", "quantity": n}) for n in range(5)]
+    ids.append(await create(admin, "invoice"))
+    other = await create(admin, "not-ours")
+
+    def finished(result: PushResult) -> None:
+        done.append(result)
+        if len(done) == len(ids):
+            stop.set()
+
+    await asyncio.wait_for(
+        app.run_polling(count=3, poll_interval=0.01, stop=stop, on_done=finished), 10
+    )
+    assert sorted(r.job_id or "" for r in done) == sorted(ids)
+    assert {r.status for r in done} == {"completed"}
+    assert (await job(admin, ids[2]))["result"] == {"packed": "i2"}
+    assert await logs(admin, ids[3]) == ["packing 3 i3"]
+    assert (await job(admin, other))["status"] == "pending"  # strict name filter
+
+
+async def test_count_jobs_run_at_once(make_app: MakeApp, admin: httpx.AsyncClient) -> None:
+    app = make_app()
+    stop = asyncio.Event()
+    inside = 0
+    peak = 0
+    together = asyncio.Event()
+
+    @app.on_job("parallel")
+    async def parallel(job: Job) -> None:
+        nonlocal inside, peak
+        inside += 1
+        peak = max(peak, inside)
+        if inside == 4:
+            together.set()
+        await asyncio.wait_for(together.wait(), 5)
+        inside -= 1
+
+    for _ in range(4):
+        await create(admin, "parallel")
+    done: list[PushResult] = []
+
+    def finished(result: PushResult) -> None:
+        done.append(result)
+        if len(done) == 4:
+            stop.set()
+
+    await asyncio.wait_for(app.run_polling(count=4, stop=stop, on_done=finished), 10)
+    assert peak == 4
+    assert {r.status for r in done} == {"completed"}
+
+
+async def test_poll_errors_go_to_on_error_and_back_off(emit: EmitServer) -> None:
+    dead = worker_client(
+        emit,
+        transport=httpx.AsyncHTTPTransport(),
+        base_url="http://127.0.0.1:9/api/v1",
+        max_retries=0,
+    )
+    errors: list[tuple[BaseException, Any]] = []
+    stop = asyncio.Event()
+
+    def on_error(exc: BaseException, job: Any) -> None:
+        errors.append((exc, job))
+        if len(errors) == 3:
+            stop.set()
+
+    app = EmitPush(client=dead, push_secret=None, on_error=on_error)
+
+    @app.on_job("x")
+    async def x(job: Job) -> None: ...
+
+    await asyncio.wait_for(app.run_polling(poll_interval=0.01, stop=stop), 10)
+    assert len(errors) == 3
+    assert all(isinstance(exc, APIConnectionError) and job is None for exc, job in errors)
+    stopping = EmitPush(client=dead, push_secret=None, stop_on_error=True)
+    stopping.on_job("x")(x)
+    with pytest.raises(APIConnectionError, match="127.0.0.1:9"):
+        await asyncio.wait_for(stopping.run_polling(poll_interval=0.01), 10)
+    await dead.aclose()
+
+
+async def test_stopping_gives_a_grace_period_then_fails_running_jobs_back(
+    make_app: MakeApp, admin: httpx.AsyncClient, kind: str
+) -> None:
+    app = make_app()
+    stop = asyncio.Event()
+    started = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    release = threading.Event()
+    if kind == "async":
+
+        @app.on_job("stuck")
+        async def stuck(job: Job) -> None:
+            job.log.info("started")
+            started.set()
+            await asyncio.sleep(30)
+    else:
+
+        @app.on_job("stuck")
+        def stuck_sync(job: SyncJob) -> None:
+            job.log.info("started")
+            loop.call_soon_threadsafe(started.set)
+            release.wait(30)
+
+    @app.on_job("quick")
+    async def quick(job: Job) -> str:
+        await started.wait()
+        return "done"
+
+    stuck_id = await create(admin, "stuck", maxRetries=2)
+    quick_id = await create(admin, "quick")
+    done: list[PushResult] = []
+    worker = asyncio.create_task(
+        app.run_polling(count=2, stop=stop, grace_period=0.3, on_done=done.append)
+    )
+    await started.wait()
+    stop.set()  # the quick job finishes within the grace period, the stuck one does not
+    await asyncio.wait_for(worker, 10)
+    release.set()
+    outcomes = {r.job_id: (r.status, r.reason) for r in done}
+    assert outcomes[quick_id] == ("completed", None)
+    assert outcomes[stuck_id] == ("failed", "worker stopped")
+    stuck_job = await job(admin, stuck_id)
+    assert (stuck_job["status"], stuck_job["attemptNumber"]) == ("pending", 1)  # retries now
+    assert await logs(admin, stuck_id) == ["started"]
+    for job_id in (stuck_id, quick_id):  # nothing left delivered or running
+        assert (await job(admin, job_id))["status"] in {"pending", "completed"}
+
+
+@pytest.fixture(params=["async", "sync"])
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+async def test_sigterm_stops_the_worker_gracefully(
+    make_app: MakeApp, admin: httpx.AsyncClient
+) -> None:
+    app = make_app()
+    started = asyncio.Event()
+
+    @app.on_job("slowish")
+    async def slowish(job: Job) -> str:
+        started.set()
+        await asyncio.sleep(0.2)
+        return "finished in the grace period"
+
+    job_id = await create(admin, "slowish")
+    worker = asyncio.create_task(app.run_polling(grace_period=5))
+    await started.wait()
+    os.kill(os.getpid(), signal.SIGTERM)  # handled by the worker, not the test process
+    await asyncio.wait_for(worker, 10)
+    assert (await job(admin, job_id))["status"] == "completed"
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # handlers removed again
+
+
+async def test_client_workers_run_polling_with_the_sdk_defaults(
+    emit: EmitServer, admin: httpx.AsyncClient
+) -> None:
+    client = worker_client(emit)
+    stop = asyncio.Event()
+    seen: list[str] = []
+
+    async def work(job: Job) -> None:
+        seen.append(job.name)
+        await job.complete({"by": "hand"})  # auto_complete is off, as in the TypeScript SDK
+        stop.set()
+
+    job_id = await create(admin, "email")
+    await asyncio.wait_for(
+        client.workers.run_polling(on_job=work, types="email", poll_interval=0.01, stop=stop), 10
+    )
+    assert seen == ["email"]
+    document = await job(admin, job_id)
+    assert document["result"] == {"by": "hand"}
+    assert event_types(document).count("completed") == 1
+    await client.aclose()
+
+
+def test_sync_client_run_polling_with_a_threading_stop(live_server: LiveServer) -> None:
+    stop = threading.Event()
+    with httpx.Client(base_url=live_server.base_url, headers={"x-api-key": ADMIN_KEY}) as admin:
+        job_id = admin.post(
+            f"/spaces/{SPACE}/jobs", json={"name": "sum", "payload": [2, 3]}
+        ).json()["id"]
+        with EmitClient(
+            space_id=SPACE, api_key=WORKER_KEY, base_url=live_server.base_url
+        ) as client:
+
+            def total(job: SyncJob) -> None:
+                job.complete(sum(job.payload))
+                stop.set()
+
+            client.workers.run_polling(
+                on_job=total, poll_interval=0.01, stop=stop, handle_signals=False
+            )
+        assert admin.get(f"/jobs/{job_id}").json()["result"] == 5
