@@ -165,6 +165,7 @@ async def test_a_kill_stops_the_function_and_nothing_more_is_sent(
     started = asyncio.Event()
     loop = asyncio.get_running_loop()
     stopped_by: list[BaseException] = []
+    noticed = asyncio.Event()
     if kind == "async":
 
         @app.on_job("long")
@@ -175,6 +176,7 @@ async def test_a_kill_stops_the_function_and_nothing_more_is_sent(
                 await asyncio.Event().wait()  # forever, until cancelled
             except asyncio.CancelledError as exc:
                 stopped_by.append(exc)
+                noticed.set()
                 raise
     else:
 
@@ -188,6 +190,7 @@ async def test_a_kill_stops_the_function_and_nothing_more_is_sent(
                     time.sleep(0.02)
             except JobKilledError as exc:
                 stopped_by.append(exc)
+                loop.call_soon_threadsafe(noticed.set)
                 raise
 
     job_id = await create(admin, "long")
@@ -198,6 +201,9 @@ async def test_a_kill_stops_the_function_and_nothing_more_is_sent(
     ).is_success
     result = await running
     assert result.status == "killed"
+    # A thread cannot be cancelled: the answer does not wait for it, and the function
+    # learns of the kill at its next job call.
+    await asyncio.wait_for(noticed.wait(), 5)
     assert len(stopped_by) == 1
     document = await job(admin, job_id)
     assert document["status"] == "killed"
@@ -212,6 +218,8 @@ async def test_the_deadline_stops_the_function_and_fails_the_job_for_a_retry(
     app = make_app(deadline_margin=0.5)
     release = threading.Event()
     later: list[BaseException] = []
+    noticed = asyncio.Event()
+    loop = asyncio.get_running_loop()
     if kind == "async":
 
         @app.on_job("slow")
@@ -228,6 +236,7 @@ async def test_the_deadline_stops_the_function_and_fails_the_job_for_a_retry(
                 job.progress(1, "too late")
             except DeadlineExceeded as exc:
                 later.append(exc)
+                loop.call_soon_threadsafe(noticed.set)
 
     job_id = await create(admin, "slow", maxRetries=1)
     started = time.monotonic()
@@ -244,8 +253,7 @@ async def test_the_deadline_stops_the_function_and_fails_the_job_for_a_retry(
     assert await logs(admin, job_id) == ["remaining 1.0"]
     if kind == "sync":
         release.set()
-        while not later:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(noticed.wait(), 5)
         assert isinstance(later[0], DeadlineExceeded)
 
 
