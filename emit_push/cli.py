@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
+import re
 import signal
 import socket
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:  # the server's imports stay out of `emit-push --help`
     import uvicorn
@@ -41,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Run the local emit server. Every flag also reads EMIT_SERVER_<FLAG>.",
     )
     server.add_argument("--host", default=_env("HOST", "127.0.0.1"))
-    server.add_argument("--port", type=int, default=int(_env("PORT", "8787") or 8787))
+    server.add_argument("--port", type=int, default=_env("PORT", "8787"))
     server.add_argument(
         "--db", default=_env("DB"), help="SQLite file, or :memory: (default .emit/dev.sqlite3)"
     )
@@ -56,9 +59,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=SCOPES",
         help="an extra key with comma-separated scopes, e.g. emit_ci=jobs:worker,jobs:kill",
     )
-    server.add_argument(
-        "--rate-limit", type=float, default=_env("RATE_LIMIT"), help="requests/s per key"
-    )
+    server.add_argument("--rate-limit", default=_env("RATE_LIMIT"), help="requests/s per key")
     server.add_argument("--log-level", default=_env("LOG_LEVEL", "warning"))
 
     sub.add_parser("demo", help="start a server and run a scripted job lifecycle against it")
@@ -84,16 +85,39 @@ def main(argv: Sequence[str] | None = None) -> int:
 def server_config(args: argparse.Namespace) -> ServerConfig:
     from .server import DEFAULT_DB_PATH, ServerConfig
 
-    rate = float(args.rate_limit) if args.rate_limit not in (None, "") else None
-    return ServerConfig(
-        db_path=args.db or DEFAULT_DB_PATH,
-        space_id=args.space_id,
-        worker_key=args.worker_key,
-        producer_key=args.producer_key,
-        progress_token=args.progress_token,
-        api_keys=[_key_spec(text) for text in args.api_key],
-        rate_limit=rate,
-    )
+    rate = None
+    if args.rate_limit not in (None, ""):
+        try:
+            rate = float(args.rate_limit)
+        except ValueError:
+            raise CliError(f"--rate-limit wants a number, got {args.rate_limit[:20]!r}") from None
+        if not rate > 0:  # also NaN
+            raise CliError(f"--rate-limit must be greater than 0, got {args.rate_limit[:20]}")
+    try:
+        return ServerConfig(
+            db_path=args.db or DEFAULT_DB_PATH,
+            space_id=args.space_id,
+            worker_key=args.worker_key,
+            producer_key=args.producer_key,
+            progress_token=args.progress_token,
+            api_keys=[_key_spec(text) for text in args.api_key],
+            rate_limit=rate,
+        )
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
+def check_database(path: str) -> None:
+    """Open the database once, as the server will, so that a bad one is a one-line error.
+
+    (Inside uvicorn's lifespan the same failure would print a traceback and exit 3.)
+    """
+    from .server._store import Store
+
+    try:
+        Store(path).close()
+    except (RuntimeError, sqlite3.Error, OSError) as exc:
+        raise CliError(f"cannot use the database {path}: {exc}") from None
 
 
 def _key_spec(text: str) -> KeySpec:
@@ -139,6 +163,7 @@ def _serve(args: argparse.Namespace) -> int:
     from .server import EmitServer
 
     config = server_config(args)
+    check_database(config.db_path)
     emit = EmitServer(config)
     sock = bind(args.host, args.port)
     url = base_url(sock)
@@ -158,6 +183,17 @@ def uvicorn_server(
     emit: EmitServer, log_level: str = "warning", on_started: Callable[[], None] | None = None
 ) -> uvicorn.Server:
     """A uvicorn server for the emit server's app; ``on_started`` runs once it listens."""
+    return uvicorn_server_for(emit.app, log_level, on_started, lifespan="on")
+
+
+def uvicorn_server_for(
+    app: Any,
+    log_level: str = "warning",
+    on_started: Callable[[], None] | None = None,
+    *,
+    lifespan: Literal["auto", "on", "off"] = "auto",
+) -> uvicorn.Server:
+    """A uvicorn server for any ASGI ``app``, with keys kept out of its logs."""
     import uvicorn
 
     class Server(uvicorn.Server):
@@ -167,14 +203,47 @@ def uvicorn_server(
                 on_started()
 
     config = uvicorn.Config(
-        emit.app,
+        app,
         log_level=log_level,
         access_log=log_level in {"trace", "debug", "info"},
         proxy_headers=False,  # a local server: the peer address is the client's
         ws="websockets-sansio",
-        lifespan="on",
+        lifespan=lifespan,
     )
+    # After Config, which (re)configures logging: uvicorn logs request paths with their
+    # query, and WebSocket clients put their key there (?token=).
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactKeys) for f in logger.filters):
+            logger.addFilter(RedactKeys())
     return Server(config)
+
+
+class RedactKeys(logging.Filter):
+    """Blanks ``token=`` values and anything shaped like an emit key in log records.
+
+    Arguments are redacted one by one, so that formatters which unpack them (uvicorn's
+    access formatter does) keep working.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact_keys(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_keys(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {
+                k: redact_keys(v) if isinstance(v, str) else v for k, v in record.args.items()
+            }
+        return True
+
+
+_SECRET = re.compile(r"((?:^|[?&;\s])(?:token|api_key|apiKey|key)=)[^&\s\"']*|\bemit_[\w-]+")
+
+
+def redact_keys(text: str) -> str:
+    """``text`` with query-string keys and ``emit_...`` keys replaced by ``[redacted]``."""
+    return _SECRET.sub(lambda m: f"{m.group(1)}[redacted]" if m.group(1) else "[redacted]", text)
 
 
 def _print_banner(emit: EmitServer, url: str) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import queue
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -15,6 +18,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
+
+from emit_push.cli import main
 
 EMIT = [sys.executable, "-m", "emit_push.cli"]
 
@@ -142,6 +148,7 @@ def test_flags_and_environment_fix_the_space_and_keys(processes: list[Process]) 
     [
         (["--api-key", "emit_x=jobs:everything"], "--api-key: unknown scope 'jobs:everything'"),
         (["--api-key", "emit_x"], "--api-key wants KEY=SCOPE[,SCOPE...]"),
+        (["--rate-limit", "0"], "--rate-limit must be greater than 0, got 0"),
     ],
 )
 def test_bad_flags_give_one_clear_line(args: list[str], message: str) -> None:
@@ -151,6 +158,77 @@ def test_bad_flags_give_one_clear_line(args: list[str], message: str) -> None:
     assert result.returncode == 2
     assert result.stderr.strip().startswith(f"emit-push: {message}")
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("-3", "--rate-limit must be greater than 0, got -3"),
+        ("nan", "--rate-limit must be greater than 0, got nan"),
+        ("fast", "--rate-limit wants a number, got 'fast'"),
+    ],
+)
+def test_a_bad_rate_limit_is_one_line_from_flag_or_environment(
+    value: str, message: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main(["server", "--db", ":memory:", "--rate-limit", value]) == 2
+    assert capsys.readouterr().err == f"emit-push: {message}\n"
+    monkeypatch.setenv("EMIT_SERVER_RATE_LIMIT", value)
+    assert main(["server", "--db", ":memory:"]) == 2
+    assert capsys.readouterr().err == f"emit-push: {message}\n"
+
+
+def test_a_database_of_another_schema_is_one_line(tmp_path: Path) -> None:
+    other = tmp_path / "v99.sqlite3"
+    with sqlite3.connect(other) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    result = subprocess.run(
+        [*EMIT, "server", "--port", "0", "--db", str(other)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert (result.returncode, result.stderr) == (
+        2,
+        f"emit-push: cannot use the database {other}: {other} has schema version 99;"
+        " this server knows 1. Start with a new --db file.\n",
+    )
+
+
+def test_a_file_that_is_no_database_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("these are notes, not a database " * 50)
+    assert main(["server", "--port", "0", "--db", str(notes)]) == 2
+    assert capsys.readouterr().err == (
+        f"emit-push: cannot use the database {notes}: file is not a database\n"
+    )
+
+
+def test_keys_stay_out_of_the_request_log(processes: list[Process]) -> None:
+    key = "emit_LOGGED_PRODUCER_KEY"
+    process = Process(
+        "server", "--port", "0", "--db", ":memory:", "--producer-key", key, "--log-level", "info"
+    )
+    processes.append(process)
+    info = banner(process.wait_for("Press Ctrl-C"))
+
+    async def use_the_key_in_urls() -> None:
+        ws_url = info["url"].replace("http", "ws", 1)
+        async with connect(f"{ws_url}/realtime/spaces/{info['space']}?token={key}") as ws:
+            assert json.loads(await ws.recv())["type"] == "connected"
+        async with httpx.AsyncClient(base_url=info["url"]) as http:
+            response = await http.get(f"/spaces/{info['space']}/jobs", params={"token": key})
+            assert response.status_code == 401  # the query is no place for keys over HTTP
+
+    asyncio.run(use_the_key_in_urls())
+    code, output = process.stop()
+    assert code == 0
+    assert "WebSocket /api/v1/realtime/spaces/" in output  # the log is on...
+    assert "token=[redacted]" in output
+    assert key not in output.split("Press Ctrl-C")[1]  # ...and the key only in the banner
 
 
 def test_busy_port_is_reported(processes: list[Process]) -> None:

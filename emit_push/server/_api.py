@@ -1,7 +1,9 @@
 """The HTTP endpoints of contract §5 and §6, mounted under ``/api/v1``.
 
 Every handler authenticates first (401/403), then reads and validates its input (400/413),
-then makes one engine call (404/409). Responses are built from plain dicts.
+then makes one engine call (404/409). A call on an unknown job answers 404 even when its
+body is also wrong: the job is looked up only when the body fails, so the hot path stays
+one statement. Responses are built from plain dicts.
 """
 
 from __future__ import annotations
@@ -18,21 +20,21 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute, compile_path
 from ._auth import Principal, key_from_headers
 from ._errors import ApiError, bad_request
 from ._http import gunzip, int_param, parse_json, read_body, too_large
-from ._ids import parse_ts
+from ._queries import load_job
 from ._records import LogLine, NewJob, PushSettings
 from ._schemas import (
     LEVELS,
-    CompleteIn,
-    FailIn,
+    WORKER_BODIES,
     JobSpecIn,
-    KillIn,
     LogLineIn,
     PollIn,
-    ProgressIn,
     PushSettingsIn,
+    outbound_headers,
+    outbound_url,
+    timestamp,
     validate,
 )
-from ._wire import STATUSES, descriptor, dumps, worker_reply
+from ._wire import STATUSES, descriptor, dumps, render, worker_reply
 
 if TYPE_CHECKING:
     from ._app import EmitServer
@@ -58,7 +60,7 @@ _ACTIONS: dict[str, tuple[str, str]] = {
 class Api:
     def __init__(self, server: EmitServer) -> None:
         self._s = server
-        self._streams: dict[tuple[str, str, object], str] = {}
+        self._prefix = ""
 
     def routes(self, prefix: str) -> list[BaseRoute]:
         """The API's routes under ``prefix`` (flat, not a Mount: one router level less)."""
@@ -80,6 +82,7 @@ class Api:
             WebSocketRoute("/realtime/spaces/{space_id}", rt.space, name="space_stream"),
             WebSocketRoute("/realtime/{job_id}", rt.job, name="job_stream"),
         ]
+        self._prefix = prefix
         for route in routes:
             assert isinstance(route, Route | WebSocketRoute)
             route.path = prefix + route.path
@@ -98,6 +101,10 @@ class Api:
         if optional and not body.strip():
             return {}
         return parse_json(body)
+
+    def _job_exists(self, job_id: str, space_id: str) -> None:
+        """404 for an unknown job, 403 for one of another space."""
+        load_job(self._s.store.conn, job_id, space_id)
 
     # -- producer and read side --------------------------------------------------
 
@@ -127,13 +134,18 @@ class Api:
         return JSONResponse(refs if bulk else refs[0], status_code=201)
 
     def _stream_prefix(self, request: Request) -> str:
-        """``ws://host/api/v1/realtime/`` as the client reached us (cached per host)."""
-        key = (request.url.scheme, request.headers.get("host", ""), request.scope.get("root_path"))
-        prefix = self._streams.get(key)
-        if prefix is None:
-            url = str(request.url_for("job_stream", job_id="-"))  # ws:// or wss://
-            prefix = self._streams[key] = url[:-1]
-        return prefix
+        """``ws://host/api/v1/realtime/`` as the client reached us.
+
+        Built from the scope as Starlette's ``url_for`` would, without its routing walk and
+        without a cache keyed by whatever ``Host`` clients send.
+        """
+        scope = request.scope
+        scheme = "wss" if scope.get("scheme") in {"https", "wss"} else "ws"
+        host = request.headers.get("host")
+        if not host:
+            server = scope.get("server")
+            host = f"{server[0]}:{server[1]}" if server else "localhost"
+        return f"{scheme}://{host}{scope.get('root_path', '')}{self._prefix}/realtime/"
 
     def _spec(self, item: object, where: str, now: int) -> NewJob:
         spec = validate(JobSpecIn, item, where)
@@ -144,13 +156,15 @@ class Api:
             raise too_large(limit, f"{prefix}payload")
         scheduled_for = None
         if spec.scheduledFor is not None:
-            try:
-                scheduled_for = parse_ts(spec.scheduledFor)
-            except (ValueError, OverflowError):
-                raise bad_request(f"{prefix}scheduledFor: must be an ISO-8601 timestamp") from None
+            scheduled_for = timestamp(spec.scheduledFor, f"{prefix}scheduledFor")
             if scheduled_for <= now:
                 raise bad_request(f"{prefix}scheduledFor: must be in the future")
-        headers = None if spec.callbackHeaders is None else dumps(spec.callbackHeaders)
+        if spec.callbackUrl is not None:
+            outbound_url(spec.callbackUrl, f"{prefix}callbackUrl")
+        headers = None
+        if spec.callbackHeaders is not None:
+            outbound_headers(spec.callbackHeaders, f"{prefix}callbackHeaders")
+            headers = dumps(spec.callbackHeaders)
         return NewJob(
             spec.name, payload, spec.maxRetries, spec.timeoutSeconds,
             scheduled_for, spec.callbackUrl, headers,
@@ -204,39 +218,50 @@ class Api:
         space_id = request.path_params["space_id"]
         self._auth(request, "jobs:poll", space_id=space_id)
         spec = validate(PollIn, await self._json(request, optional=True))
-        jobs = self._s.engine.poll(space_id, spec.count, spec.filter())
-        return JSONResponse({"jobs": [descriptor(job) for job in jobs]})
+        body = self._s.engine.poll(space_id, spec.count, spec.filter(), _render_poll)
+        return _json_response(body)
 
     async def job_action(self, request: Request, action: str) -> Response:
         job_id = request.path_params["job_id"]
         scope, shape = _ACTIONS[action]
         space_id = self._auth(request, scope).space_id
-        data = await self._json(request, optional=shape in {"nothing", "complete", "kill"})
+        try:
+            data = await self._json(request, optional=shape in {"nothing", "complete", "kill"})
+            arg = WORKER_BODIES[shape](data)
+        except ApiError:
+            self._job_exists(job_id, space_id)
+            raise
         engine = self._s.engine
-        if shape == "nothing":
-            validate_object(data)
-            if action == "claim":
-                return JSONResponse(descriptor(engine.claim(job_id, space_id)))
-            if action == "ack":
-                job = engine.ack(job_id, space_id)
-            else:
-                job = engine.touch(job_id, space_id, "keepalive", None)
-        elif shape == "progress":
-            progress = validate(ProgressIn, data).model_dump(exclude_none=True)
-            job = engine.touch(job_id, space_id, "progress", progress)
-        elif shape == "object":
-            job = engine.touch(job_id, space_id, action, validate_object(data))
-        elif shape == "complete":
-            job = engine.complete(job_id, space_id, validate(CompleteIn, data).result)
-        elif shape == "fail":
-            job = engine.fail(job_id, space_id, validate(FailIn, data).error)
+        if action == "claim":
+            return _json_response(engine.claim(job_id, space_id, _render_descriptor))
+        if action == "ack":
+            job = engine.ack(job_id, space_id)
+        elif shape in {"nothing", "progress", "object"}:  # keepalive, progress, checkpoint, event
+            job = engine.touch(job_id, space_id, action, arg)
+        elif action == "complete":
+            job = engine.complete(job_id, space_id, arg)
+        elif action == "fail":
+            job = engine.fail(job_id, space_id, arg)
         else:
-            job = engine.kill(job_id, space_id, validate(KillIn, data).reason)
+            job = engine.kill(job_id, space_id, arg)
         return JSONResponse(worker_reply(job))
 
     async def post_logs(self, request: Request) -> Response:
         # DECIDED: logs take jobs:event or jobs:progress.
         space_id = self._auth(request, "jobs:event", "jobs:progress").space_id
+        job_id = request.path_params["job_id"]
+        try:
+            lines = self._log_lines(await self._log_body(request))
+        except ApiError:
+            self._job_exists(job_id, space_id)
+            raise
+        if not lines:
+            self._job_exists(job_id, space_id)
+            return JSONResponse({"accepted": 0, "firstSeq": None, "lastSeq": None})
+        first, last = self._s.engine.append_logs(job_id, space_id, lines)
+        return JSONResponse({"accepted": len(lines), "firstSeq": first, "lastSeq": last})
+
+    async def _log_body(self, request: Request) -> bytes:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media and media not in _NDJSON_TYPES:
             raise ApiError(415, "unsupported_media_type", "logs: send application/x-ndjson")
@@ -244,15 +269,10 @@ class Api:
         body = await read_body(request, limit)
         encoding = request.headers.get("content-encoding", "identity").strip().lower()
         if encoding == "gzip":
-            body = gunzip(body, limit)
-        elif encoding not in {"identity", ""}:
+            return gunzip(body, limit)
+        if encoding not in {"identity", ""}:
             raise ApiError(415, "unsupported_media_type", "Content-Encoding: use gzip or none")
-        lines = self._log_lines(body)
-        if not lines:
-            self._s.reader.progress(request.path_params["job_id"], space_id)  # 403/404 checks
-            return JSONResponse({"accepted": 0, "firstSeq": None, "lastSeq": None})
-        first, last = self._s.engine.append_logs(request.path_params["job_id"], space_id, lines)
-        return JSONResponse({"accepted": len(lines), "firstSeq": first, "lastSeq": last})
+        return body
 
     def _log_lines(self, body: bytes) -> list[LogLine]:
         now = self._s.config.clock.now_ms()
@@ -264,12 +284,7 @@ class Api:
                 raise bad_request(f"at most {_MAX_LOG_LINES} log lines per request")
             where = f"line {number}"
             entry = validate(LogLineIn, parse_json(raw, where), where)
-            stamp = now
-            if entry.ts is not None:
-                try:
-                    stamp = parse_ts(entry.ts)
-                except (ValueError, OverflowError):
-                    raise bad_request(f"{where}.ts: must be an ISO-8601 timestamp") from None
+            stamp = now if entry.ts is None else timestamp(entry.ts, f"{where}.ts")
             metadata = None if entry.metadata is None else dumps(entry.metadata)
             level = LEVELS.index(entry.level)
             lines.append(LogLine(stamp, level, entry.message, entry.source, metadata))
@@ -286,6 +301,10 @@ class Api:
         space_id = request.path_params["space_id"]
         self._auth(request, "space:admin", space_id=space_id)
         spec = validate(PushSettingsIn, await self._json(request))
+        if spec.url:
+            outbound_url(spec.url, "url")
+        outbound_headers(spec.headers, "headers")
+        # An empty jobNames list means no filter, like an absent one; the answer says null.
         names = None if not spec.jobNames else frozenset(spec.jobNames)
         settings = PushSettings(spec.url or None, dict(spec.headers), names)
         self._s.engine.set_push(space_id, settings)
@@ -317,10 +336,16 @@ def _route(path: str, table: dict[str, dict[str, Handler]], param: str | None = 
     return route
 
 
-def validate_object(data: Any) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise bad_request("body: must be a JSON object")
-    return data
+def _render_poll(jobs: list[dict[str, Any]]) -> bytes:
+    return render({"jobs": [descriptor(job) for job in jobs]})
+
+
+def _render_descriptor(job: dict[str, Any]) -> bytes:
+    return render(descriptor(job))
+
+
+def _json_response(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
 
 
 def _push_json(settings: PushSettings) -> dict[str, Any]:

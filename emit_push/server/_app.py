@@ -86,7 +86,7 @@ class EmitServer:
         self.engine = Engine(self.store, self, clock.now_ms)
         self.engine.push = load_push_settings(self.store)
         self.scheduler = Scheduler(self.engine, self.config)
-        self.scheduler.start()  # its first pass fires what came due while we were down
+        self.scheduler.start()  # its first pass, made now, fires what came due while we were down
 
     async def stop(self) -> None:
         self._running -= 1

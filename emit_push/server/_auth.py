@@ -61,12 +61,17 @@ class Keyring:
         return principal
 
     def _throttle(self, bucket: str) -> None:
-        """A token bucket per key: ``rate`` requests a second, bursts up to ``rate``."""
+        """A token bucket per key: ``rate`` requests a second, bursts up to ``rate``.
+
+        The bucket holds at least one token, so a rate below 1/s still lets a request
+        through now and then (one every ``1/rate`` seconds).
+        """
         if self._rate is None:
             return
         now = self._now()
-        tokens, last = self._buckets.get(bucket, (self._rate, now))
-        tokens = min(self._rate, tokens + (now - last) / 1000 * self._rate)
+        capacity = max(1.0, self._rate)
+        tokens, last = self._buckets.get(bucket, (capacity, now))
+        tokens = min(capacity, tokens + (now - last) / 1000 * self._rate)
         if tokens < 1:
             retry_after = max(1, math.ceil((1 - tokens) / self._rate))
             self._buckets[bucket] = (tokens, now)

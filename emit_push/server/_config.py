@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -46,3 +47,30 @@ class ServerConfig:
     callback_retry_delays: Sequence[float] = (1.0, 5.0, 25.0)
     outbound_concurrency: int = 32
     clock: Clock = field(default_factory=SystemClock)
+
+    def __post_init__(self) -> None:
+        """Refuse settings that would break every request or the scheduler (ValueError)."""
+        if self.rate_limit is not None:
+            _positive("rate_limit", self.rate_limit)
+        for name in ("max_request_bytes", "max_payload_bytes", "max_bulk_jobs"):
+            _positive(name, getattr(self, name), integer=True)
+        _positive("outbound_concurrency", self.outbound_concurrency, integer=True)
+        _positive("push_timeout", self.push_timeout)
+        _positive("callback_timeout", self.callback_timeout)
+        for delay in self.callback_retry_delays:
+            # 0 is a retry at once: allowed. Negative or infinite delays are not.
+            if isinstance(delay, bool) or not isinstance(delay, int | float):
+                raise ValueError(f"callback_retry_delays: {delay!r} is not a number")
+            if not 0 <= delay < math.inf:
+                raise ValueError(f"callback_retry_delays: {delay!r} must be 0 or more seconds")
+
+
+def _positive(name: str, value: object, *, integer: bool = False) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (integer and not isinstance(value, int))
+    ):
+        raise ValueError(f"{name} must be {'an integer' if integer else 'a number'}, not {value!r}")
+    if not 0 < value < math.inf:
+        raise ValueError(f"{name} must be greater than 0 (and finite), not {value!r}")

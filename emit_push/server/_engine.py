@@ -6,13 +6,17 @@ the events published to the realtime streams and the scheduler told of new due t
 timer of a job lives in its row (``due_at``), and what the timer means follows from the
 status: ``scheduled`` → release, ``delivered`` → delivery timeout, ``running`` → execution
 timeout.
+
+Poll and claim hand a delivery to the caller, so their answer is rendered inside the
+transaction (``reply``): an answer that cannot be rendered rolls the delivery back instead
+of leaving a job ``delivered`` to nobody.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from ._errors import conflict
 from ._ids import format_ts, new_ulid
@@ -31,6 +35,7 @@ class EventSink(Protocol):
 
 
 Job = dict[str, Any]
+R = TypeVar("R")
 
 _LIVE = ("scheduled", "pending", "delivered", "running")
 _REARM: Any = object()  # as a due_at change: now + the job's timeout, computed in SQL
@@ -157,9 +162,10 @@ class Engine:
                 self.db.execute(
                     f"INSERT INTO jobs ({columns}) VALUES ({marks})", tuple(job.values())
                 )
-                data = {"name": spec.name, "scheduledFor": ts(spec.scheduled_for)}
-                self._event(events, job, "created", data, now)
+                at = ts(spec.scheduled_for)
+                self._event(events, job, "created", {"name": spec.name, "scheduledFor": at}, now)
                 if spec.scheduled_for is not None:
+                    self._event(events, job, "scheduled", {"scheduledFor": at}, now)
                     self._sink.due(spec.scheduled_for)
                 else:
                     self._enqueue_push(job, now)
@@ -178,7 +184,15 @@ class Engine:
 
     # -- worker side -------------------------------------------------------------
 
-    def poll(self, space_id: str, count: int, names: list[str] | None) -> list[Job]:
+    def poll(
+        self,
+        space_id: str,
+        count: int,
+        names: list[str] | None,
+        reply: Callable[[list[Job]], R],
+    ) -> R:
+        """Deliver up to ``count`` pending jobs, oldest first; ``reply(jobs)``, made in the
+        transaction, is returned."""
         now = self._now()
         query = "SELECT * FROM jobs WHERE space_id = ? AND status = 'pending'"
         args: list[Any] = [space_id]
@@ -190,14 +204,15 @@ class Engine:
             jobs = [dict(row) for row in self.db.execute(query, (*args, count)).fetchall()]
             for job in jobs:
                 self._deliver(events, job, "poll", now)
-        return jobs
+            return reply(jobs)
 
-    def claim(self, job_id: str, space_id: str) -> Job:
+    def claim(self, job_id: str, space_id: str, reply: Callable[[Job], R]) -> R:
+        """Deliver this pending job; ``reply(job)``, made in the transaction, is returned."""
         now = self._now()
         with self._tx() as events:
             job = self._update_if(job_id, space_id, "claim", ("pending",), now, **_deliver(now))
             self._event(events, job, "delivered", {"via": "claim"}, now)
-        return job
+            return reply(job)
 
     def _deliver(self, events: list[Event], job: Job, via: str, now: int) -> None:
         due = now + job["timeout_seconds"] * 1000

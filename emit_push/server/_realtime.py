@@ -4,12 +4,20 @@ Events are published after their transaction commits, in commit order. The space
 numbers them with a per-space ``seq`` that lives as long as this server instance
 (``streamInstanceId``); there is no replay, so a client whose cursor does not match is
 told ``missed`` and re-reads over HTTP.
+
+A cursor is ``since`` (the last ``seq`` seen) and ``streamInstanceId`` (the instance that
+numbered it). ``missed`` is true when the client names another instance, or gives a
+``since`` that is not the current ``seq``, or gives ``since`` without the instance: a seq
+alone cannot tell this instance from one before a restart, so it is trusted only when it
+cannot hide anything (``since=0`` while this instance has published nothing). No cursor at
+all is a fresh start: not missed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -19,7 +27,7 @@ from ._auth import Principal, key_from_headers
 from ._errors import ApiError
 from ._ids import format_ts, new_ulid
 from ._queries import load_job
-from ._wire import TERMINAL, Event, job_document, loads
+from ._wire import TERMINAL, Event, dumps, job_document, loads
 
 if TYPE_CHECKING:
     from ._app import EmitServer
@@ -28,6 +36,7 @@ __all__ = ["Hub", "RealtimeEndpoints"]
 
 _CLOSED = object()  # queued when a subscriber must stop: client gone or queue overflowed
 _PROGRESS_VIEW = frozenset({"progress", "completed"})
+_SEQ = re.compile(r"[0-9]{1,18}")  # ASCII only: str.isdigit() also accepts "²"
 
 
 class Subscriber:
@@ -57,6 +66,10 @@ class Hub:
 
     def seq(self, space_id: str) -> int:
         return self._seq.get(space_id, 0)
+
+    def subscribers(self, kind: Literal["job", "space"], key: str) -> int:
+        """How many streams follow this job or space now."""
+        return len((self._jobs if kind == "job" else self._spaces).get(key, ()))
 
     def publish(self, events: Sequence[Event]) -> None:
         for event in events:
@@ -127,6 +140,8 @@ class RealtimeEndpoints:
                 await _pump(ws, sub, _job_view if full else _progress_view)
         except _Close as close:
             await _close(ws, close.code, close.reason)
+        except WebSocketDisconnect:  # gone before the first message went out
+            pass
 
     async def space(self, ws: WebSocket) -> None:
         await ws.accept()
@@ -139,14 +154,14 @@ class RealtimeEndpoints:
             if principal.space_id != space_id:
                 raise _Close(4403, "API key does not belong to this space")
             since = ws.query_params.get("since")
-            if since is not None and not since.isdigit():
+            if since is not None and not _SEQ.fullmatch(since):
                 raise _Close(4400, "since must be a non-negative integer")
             instance = ws.query_params.get("streamInstanceId")
             hub = self._server.hub
             with hub.subscribe("space", space_id) as sub:
                 seq = hub.seq(space_id)
-                missed = (instance is not None and instance != hub.instance_id) or (
-                    since is not None and int(since) != seq
+                missed = _missed(
+                    None if since is None else int(since), instance, seq, hub.instance_id
                 )
                 await ws.send_json(
                     {
@@ -161,6 +176,19 @@ class RealtimeEndpoints:
                 await _pump(ws, sub, _space_view)
         except _Close as close:
             await _close(ws, close.code, close.reason)
+        except WebSocketDisconnect:  # gone before the first message went out
+            pass
+
+
+def _missed(since: int | None, instance: str | None, seq: int, current: str) -> bool:
+    """Whether events may have gone by unseen since the client's cursor (module docstring)."""
+    if instance is not None and instance != current:
+        return True
+    if since is None:
+        return False
+    if instance is None:
+        return since != 0 or seq != 0
+    return since != seq
 
 
 Render = Callable[[Any], "tuple[dict[str, Any] | None, bool]"]
@@ -184,25 +212,34 @@ def _space_view(item: tuple[int, Event]) -> tuple[dict[str, Any] | None, bool]:
 
 async def _pump(ws: WebSocket, sub: Subscriber, render: Render) -> None:
     """Send what the subscriber receives until the client leaves or the job ends."""
-
-    async def watch_disconnect() -> None:
-        with contextlib.suppress(WebSocketDisconnect):
-            while True:  # clients have nothing to say; their messages are read and dropped
-                await ws.receive_text()
-        sub.queue.put_nowait(_CLOSED)
-
-    watcher = asyncio.create_task(watch_disconnect())
+    watcher = asyncio.create_task(_watch_disconnect(ws, sub))
     try:
         while (item := await sub.queue.get()) is not _CLOSED:
             message, done = render(item)
             if message is not None:
-                await ws.send_json(message)
+                try:
+                    await ws.send_text(dumps(message))
+                except (WebSocketDisconnect, OSError, RuntimeError):
+                    return  # the client is gone: the rest of the queue goes nowhere
+                # A backlog would otherwise be written without a pause, and a lost
+                # connection is only noticed once the loop runs its callbacks.
+                await asyncio.sleep(0)
             if done:
                 raise _Close(1000, "job finished")
         if sub.overflowed:
             raise _Close(1013, "client too slow; reconnect with your cursor")
     finally:
         watcher.cancel()
+
+
+async def _watch_disconnect(ws: WebSocket, sub: Subscriber) -> None:
+    """Read (and drop) what the client sends, text or binary, until it leaves."""
+    try:
+        with contextlib.suppress(Exception):  # a failure to read: nobody listens any more
+            while (await ws.receive())["type"] != "websocket.disconnect":
+                pass
+    finally:  # also when cancelled: the pump has stopped then, and reads nothing more
+        sub.queue.put_nowait(_CLOSED)
 
 
 async def _close(ws: WebSocket, code: int, reason: str) -> None:

@@ -1,9 +1,14 @@
 """One scheduler over stored due times: job timers and the outbox of pushes and callbacks.
 
 It sleeps until the earliest ``jobs.due_at`` or ``outbox.due_at`` (both indexed), or until
-a write announces an earlier one, then applies what is due. Pushes and callbacks are sent
-off the request path, at most ``outbound_concurrency`` at once; a row leaves the outbox
-only after its attempt is recorded, so a restart resends what was in flight.
+a write announces an earlier one, then applies what is due. Its first pass runs inside
+``start()``, so timers that came due while the server was down fire before any request is
+served. Pushes and callbacks are sent off the request path, at most
+``outbound_concurrency`` at once; a row leaves the outbox only after its attempt is
+recorded, so a restart resends what was in flight.
+
+Nothing may spin: an attempt that raises anything is a failed attempt, recorded and moved
+on (retried later or dropped), and a pass that fails is logged and retried a second later.
 """
 
 from __future__ import annotations
@@ -12,7 +17,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import sqlite3
 from typing import Any
 
 import httpx
@@ -20,12 +24,17 @@ import httpx
 from ._clock import Clock
 from ._config import ServerConfig
 from ._engine import Engine
+from ._outbound import describe_failure
 
 __all__ = ["Scheduler"]
 
 log = logging.getLogger("emit_push.server")
 
 _FIXED_HEADERS = {"Content-Type": "application/json", "User-Agent": "emit.run/1.0"}
+_BACKOFF_MS = 1000  # after a failed pass
+_RECORD_RETRY_S = 1.0  # after an outcome that could not be stored
+
+Outcome = tuple[str | None, dict[str, Any] | None, int | None]  # event kind, data, retry at
 
 
 class Scheduler:
@@ -39,6 +48,7 @@ class Scheduler:
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._http = httpx.AsyncClient(trust_env=False, follow_redirects=False)
         self._loop_task: asyncio.Task[None] | None = None
+        self._pass_waiters: list[asyncio.Future[None]] = []
 
     def due(self, at_ms: int) -> None:
         """A write set a due time; wake up if it is earlier than the one we sleep towards."""
@@ -46,6 +56,8 @@ class Scheduler:
             self._wake.set()
 
     def start(self) -> None:
+        """Run the first pass now (overdue timers fire before any request), then loop."""
+        self._next = self._pass()
         self._loop_task = asyncio.create_task(self._run(), name="emit-scheduler")
 
     async def stop(self) -> None:
@@ -59,14 +71,33 @@ class Scheduler:
 
     async def _run(self) -> None:
         while True:
-            self._wake.clear()
             try:
-                self.run_due()
-                self._next = self._next_due()
-            except sqlite3.Error:
-                log.exception("scheduler pass failed; retrying in a second")
-                self._next = self._clock.now_ms() + 1000
-            await self._clock.wait(self._wake, self._next)
+                await self._clock.wait(self._wake, self._next)
+            except Exception:  # a broken clock must not end the scheduler either
+                log.exception("scheduler wait failed; retrying in a second")
+                await asyncio.sleep(_BACKOFF_MS / 1000)
+            self._next = self._pass()
+            waiters, self._pass_waiters = self._pass_waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    def next_pass(self) -> asyncio.Future[None]:
+        """Done when the loop has made its next pass (for tests: advance a ManualClock,
+        await this, and whatever came due has been applied by the loop itself)."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._pass_waiters.append(waiter)  # now, not when awaited: the pass may come first
+        return waiter
+
+    def _pass(self) -> int | None:
+        """Apply what is due; returns when to look again."""
+        self._wake.clear()  # wakes set during the pass are kept for the next wait
+        try:
+            self.run_due()
+            return self._next_due()
+        except Exception:
+            log.exception("scheduler pass failed; retrying in a second")
+            return self._clock.now_ms() + _BACKOFF_MS
 
     def run_due(self) -> int:
         """Apply due timers and start due deliveries now; returns how many timers fired."""
@@ -102,63 +133,68 @@ class Scheduler:
             await asyncio.gather(*self._inflight.values(), return_exceptions=True)
 
     async def _deliver(self, row: dict[str, Any]) -> None:
+        """One attempt, then its record. The row stays ours (in flight) until recorded."""
         try:
-            if row["kind"] == "push":
-                await self._push(row)
-            else:
-                await self._callback(row)
-        except Exception:  # a failed record must not kill the scheduler
-            log.exception("recording %s for job %s failed", row["kind"], row["job_id"])
+            try:
+                outcome = await (self._push(row) if row["kind"] == "push" else self._callback(row))
+            except Exception as exc:  # a bug or a damaged row: record it and drop the row
+                log.exception("%s for job %s could not be attempted", row["kind"], row["job_id"])
+                data = {"url": row["url"], "error": type(exc).__name__}
+                outcome = f"{row['kind']}_failed", data, None
+            while True:
+                try:
+                    self._engine.record_delivery(row["id"], row["job_id"], *outcome)
+                    return
+                except Exception:  # e.g. a locked database: keep the outcome, try again
+                    log.exception("recording %s for job %s failed", row["kind"], row["job_id"])
+                    await asyncio.sleep(_RECORD_RETRY_S)
         finally:
             self._inflight.pop(row["id"], None)
             self._wake.set()
 
-    async def _post(self, url: str, headers: dict[str, str], body: str, timeout: float) -> Any:
-        merged = httpx.Headers(headers)
-        merged.update(_FIXED_HEADERS)
-        return await self._http.post(url, content=body, headers=merged, timeout=timeout)
+    async def _send(
+        self, url: str, headers: dict[str, str], body: str, timeout: float
+    ) -> tuple[int | None, str | None]:
+        """``(status, None)``, or ``(None, error)`` when the attempt raised anything at all."""
+        try:
+            merged = httpx.Headers(headers)
+            merged.update(_FIXED_HEADERS)
+            response = await self._http.post(url, content=body, headers=merged, timeout=timeout)
+        except Exception as exc:  # not only httpx's: an attempt must always end recorded
+            return None, describe_failure(exc, headers.values())
+        return response.status_code, None
 
-    async def _push(self, row: dict[str, Any]) -> None:
+    async def _push(self, row: dict[str, Any]) -> Outcome:
         settings = self._engine.push.get(row["space_id"])
         if settings is None or not settings.url:  # push was turned off meanwhile
-            self._engine.record_delivery(row["id"], row["job_id"], None, None)
-            return
-        data: dict[str, Any] = {"url": settings.url}
-        try:
-            response = await self._post(
-                settings.url, settings.headers or {}, row["body"], self._config.push_timeout
-            )
-        except httpx.HTTPError as exc:
-            data["error"] = _describe(exc)
-            kind = "push_failed"
-        else:
-            data["statusCode"] = response.status_code
-            kind = "push_sent"
-        self._engine.record_delivery(row["id"], row["job_id"], kind, data)
-
-    async def _callback(self, row: dict[str, Any]) -> None:
-        attempt: int = row["attempt"]
-        data: dict[str, Any] = {"url": row["url"], "retryAttempt": attempt}
-        try:
-            response = await self._post(
-                row["url"], json.loads(row["headers"]), row["body"], self._config.callback_timeout
-            )
-        except httpx.HTTPError as exc:
-            data |= {"statusCode": None, "error": _describe(exc)}
-        else:
-            data["statusCode"] = response.status_code
-            if response.status_code == 200:
-                self._engine.record_delivery(row["id"], row["job_id"], "callback_sent", data)
-                return
-            data["error"] = f"HTTP {response.status_code}"
-        delays = self._config.callback_retry_delays
-        data["willRetry"] = attempt < len(delays)
-        retry_at = (
-            self._clock.now_ms() + round(delays[attempt] * 1000) if data["willRetry"] else None
+            return None, None, None
+        status, error = await self._send(
+            settings.url, settings.headers or {}, row["body"], self._config.push_timeout
         )
-        self._engine.record_delivery(row["id"], row["job_id"], "callback_failed", data, retry_at)
+        data: dict[str, Any] = {"url": settings.url}
+        if error is None:
+            return "push_sent", data | {"statusCode": status}, None
+        return "push_failed", data | {"error": error}, None
 
-
-def _describe(exc: httpx.HTTPError) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    async def _callback(self, row: dict[str, Any]) -> Outcome:
+        attempt: int = row["attempt"]
+        status: int | None
+        error: str | None
+        try:
+            headers = json.loads(row["headers"] or "{}")
+            if not isinstance(headers, dict):
+                raise TypeError("callback headers are not an object")
+        except (ValueError, TypeError) as exc:
+            status, error = None, describe_failure(exc)
+        else:
+            status, error = await self._send(
+                row["url"], headers, row["body"], self._config.callback_timeout
+            )
+        data: dict[str, Any] = {"url": row["url"], "retryAttempt": attempt, "statusCode": status}
+        if status == 200:
+            return "callback_sent", data | {"willRetry": False, "error": None}, None
+        delays = self._config.callback_retry_delays
+        will_retry = attempt < len(delays)
+        data |= {"willRetry": will_retry, "error": error or f"HTTP {status}"}
+        retry_at = self._clock.now_ms() + round(delays[attempt] * 1000) if will_retry else None
+        return "callback_failed", data, retry_at

@@ -7,11 +7,14 @@ forbid unknown fields, so a typo such as ``max_retries`` is reported rather than
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from ._errors import ApiError, bad_request
+from ._ids import TimestampRangeError, parse_ts
+from ._outbound import check_headers, check_url
 
 __all__ = [
     "LEVELS",
@@ -23,7 +26,12 @@ __all__ = [
     "PollIn",
     "ProgressIn",
     "PushSettingsIn",
+    "WORKER_BODIES",
+    "outbound_headers",
+    "outbound_url",
+    "timestamp",
     "validate",
+    "validate_object",
 ]
 
 LEVELS = ("trace", "debug", "info", "warn", "error", "fatal")
@@ -166,3 +174,60 @@ def _describe(error: Any, model: type[BaseModel]) -> str:
     if kind == "literal_error":
         return f"must be one of {ctx.get('expected')}"
     return str(error["msg"])
+
+
+def validate_object(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise bad_request("body: must be a JSON object")
+    return data
+
+
+def _empty(data: Any) -> None:
+    validate_object(data)
+
+
+def _progress(data: Any) -> dict[str, Any]:
+    """The stored shape: every key present, ``subProgress`` null when not given."""
+    spec = validate(ProgressIn, data)
+    stages = spec.subProgress
+    return {
+        "percent": spec.percent,
+        "message": spec.message,
+        "subProgress": None
+        if stages is None
+        else {name: stage.model_dump(exclude_none=True) for name, stage in stages.items()},
+    }
+
+
+# What a worker call's body holds -> the engine's argument (400 when it does not fit).
+WORKER_BODIES: dict[str, Callable[[Any], Any]] = {
+    "nothing": _empty,
+    "progress": _progress,
+    "object": validate_object,
+    "complete": lambda data: validate(CompleteIn, data).result,
+    "fail": lambda data: validate(FailIn, data).error,
+    "kill": lambda data: validate(KillIn, data).reason,
+}
+
+
+def timestamp(value: str, field: str) -> int:
+    """Epoch milliseconds of an ISO-8601 ``value``, or a 400 naming ``field``."""
+    try:
+        return parse_ts(value)
+    except TimestampRangeError:
+        raise bad_request(f"{field}: must be between the years 1970 and 9999 (UTC)") from None
+    except ValueError:
+        raise bad_request(f"{field}: must be an ISO-8601 timestamp") from None
+
+
+def outbound_url(url: str, field: str) -> None:
+    """400 naming ``field`` unless a push or callback can be sent to ``url``."""
+    if problem := check_url(url):
+        raise bad_request(f"{field}: {problem}")
+
+
+def outbound_headers(headers: dict[str, str], field: str) -> None:
+    """400 naming ``field.<name>`` unless every header can be sent (values never quoted)."""
+    if bad := check_headers(headers):
+        name, problem = bad
+        raise bad_request(f"{field}.{name}: {problem}" if name else f"{field}: {problem}")

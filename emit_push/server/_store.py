@@ -7,6 +7,7 @@ SQLite's WAL mode keeps readers off the writer's back.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -102,13 +103,17 @@ class Store:
         self.path = path
         # isolation_level=None: we issue BEGIN/COMMIT ourselves.
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.conn.row_factory = sqlite3.Row
-        pragmas = ["busy_timeout = 5000", "temp_store = MEMORY", "cache_size = -32000"]
-        if path != ":memory:":
-            pragmas += ["journal_mode = WAL", "synchronous = NORMAL"]
-        for pragma in pragmas:
-            self.conn.execute(f"PRAGMA {pragma}")
-        self._migrate()
+        try:
+            self.conn.row_factory = sqlite3.Row
+            pragmas = ["busy_timeout = 5000", "temp_store = MEMORY", "cache_size = -32000"]
+            if path != ":memory:":
+                pragmas += ["journal_mode = WAL", "synchronous = NORMAL"]
+            for pragma in pragmas:
+                self.conn.execute(f"PRAGMA {pragma}")
+            self._migrate()
+        except BaseException:
+            self.conn.close()
+            raise
 
     def _migrate(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
@@ -127,14 +132,20 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: committed on exit, rolled back on an exception."""
+        """A write transaction: committed on exit, rolled back on an exception.
+
+        Also when COMMIT itself fails (a busy database, a deferred constraint): otherwise
+        the connection would stay inside the transaction and the next BEGIN would fail.
+        """
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.conn
+            self.conn.execute("COMMIT")
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):  # the first error is the one to see
+                    self.conn.execute("ROLLBACK")
             raise
-        self.conn.execute("COMMIT")
 
     def close(self) -> None:
         self.conn.close()

@@ -17,6 +17,7 @@ __all__ = [
     "dumps",
     "job_document",
     "loads",
+    "render",
     "ts",
     "worker_reply",
 ]
@@ -27,6 +28,11 @@ TERMINAL = frozenset({"completed", "dead", "killed"})
 
 def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def render(value: Any) -> bytes:
+    """A JSON response body, byte for byte what Starlette's ``JSONResponse`` would send."""
+    return dumps(value).encode()
 
 
 def loads(text: str | None) -> Any:

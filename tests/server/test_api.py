@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from emit_push.server import EmitServer, ServerConfig
-from tests.conftest import OTHER_KEY, SPACE, client_for, make_config
+from tests.conftest import ADMIN_KEY, OTHER_KEY, SPACE, client_for, make_config
 from tests.server.conftest import call, create, job, start
 
 
@@ -108,7 +108,8 @@ async def test_create_validation_names_the_field(
         (b'{"name": "x", "payload": Infinity}', "Infinity is not valid JSON"),
         (b"\xff\xfe{}", "body is not valid JSON"),
         (b'{"name": "\\ud800"}', "unpaired UTF-16 surrogate"),
-        (b"[" * 5000 + b"]" * 5000, "nested too deeply"),
+        (b"[" * 5000 + b"]" * 5000, "body: JSON nests deeper than 64 levels"),
+        (b"[" * 65 + b"]" * 65, "body: JSON nests deeper than 64 levels"),
     ],
 )
 async def test_malformed_json_is_a_400(
@@ -287,3 +288,124 @@ async def test_openapi_and_health_need_no_key(emit: EmitServer) -> None:
         assert "/jobs/{job_id}/complete" in document["paths"]
         health = await anonymous.get("http://emit.test/health")
         assert health.json() == {"status": "ok"}
+
+
+async def test_nesting_up_to_the_limit_is_stored_and_read_back(http: httpx.AsyncClient) -> None:
+    deepest = "[" * 62 + "]" * 62  # in {"payload": ...}: 64 levels, the limit
+    body = '{"name": "deep", "payload": ' + deepest + "}"
+    response = await http.post(f"/spaces/{SPACE}/jobs", content=body)
+    assert response.status_code == 201, response.text
+    job_id = response.json()["id"]
+    assert (await job(http, job_id))["payload"] == json.loads(deepest)
+    claimed = await call(http, job_id, "claim")
+    assert claimed.json()["payload"] == json.loads(deepest)
+
+
+@pytest.mark.parametrize(
+    ("action", "where"),
+    [
+        ("complete", '{"result": %s}'),
+        ("checkpoint", '{"deep": %s}'),
+        ("event", '{"deep": %s}'),
+        ("progress", '{"percent": 1, "message": "m", "subProgress": %s}'),
+    ],
+)
+async def test_too_deep_worker_bodies_are_refused_and_change_nothing(
+    http: httpx.AsyncClient, action: str, where: str
+) -> None:
+    job_id = await create(http)
+    await start(http, job_id)
+    response = await http.post(f"/jobs/{job_id}/{action}", content=where % ("[" * 70 + "]" * 70))
+    assert error(response) == (400, "invalid_request", "body: JSON nests deeper than 64 levels")
+    document = await job(http, job_id)  # and every answer still renders
+    assert (document["status"], document["checkpoint"], document["result"]) == (
+        "running",
+        None,
+        None,
+    )
+
+
+async def test_a_reply_that_cannot_be_rendered_leaves_the_job_pending(
+    http: httpx.AsyncClient, emit: EmitServer
+) -> None:
+    """Poll and claim render their answer before committing: no delivery to nobody."""
+    job_id = await create(http)
+    ten_thousand_deep = "[" * 10_000 + "]" * 10_000  # older data, or a bug: not renderable
+    emit.store.conn.execute("UPDATE jobs SET payload = ? WHERE id = ?", (ten_thousand_deep, job_id))
+    transport = httpx.ASGITransport(app=emit.app, raise_app_exceptions=False)
+    headers = {"x-api-key": ADMIN_KEY}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://emit.test/api/v1", headers=headers
+    ) as client:
+        for path in [f"/spaces/{SPACE}/jobs/poll", f"/jobs/{job_id}/claim"]:
+            assert error(await client.post(path))[:2] == (500, "internal")
+            row = emit.store.conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,))
+            assert row.fetchone()["status"] == "pending"
+    assert not emit.store.conn.in_transaction
+
+
+@pytest.mark.parametrize(
+    ("action", "body"),
+    [
+        ("claim", [1]),
+        ("ack", "x"),
+        ("keepalive", [1]),
+        ("progress", {"percent": 500}),
+        ("checkpoint", [1]),
+        ("event", 3),
+        ("complete", {"value": 1}),
+        ("fail", {}),
+        ("kill", {"reason": 1}),
+    ],
+)
+async def test_unknown_job_is_404_even_with_a_bad_body(
+    http: httpx.AsyncClient, emit: EmitServer, action: str, body: object
+) -> None:
+    assert error(await call(http, "01JNOSUCHJOB", action, body))[:2] == (404, "job_not_found")
+    job_id = await create(http)  # of another space: 403 first, as for a good body
+    async with client_for(emit, OTHER_KEY) as other:
+        assert error(await call(other, job_id, action, body))[:2] == (403, "forbidden")
+    async with client_for(emit, None) as anonymous:  # and 401 before everything
+        assert error(await call(anonymous, "01JNOSUCHJOB", action, body))[:2] == (
+            401,
+            "unauthorized",
+        )
+
+
+async def test_unknown_job_is_404_for_bad_log_bodies_too(http: httpx.AsyncClient) -> None:
+    for content, headers in [
+        (b"not json\n", {}),
+        (b"not gzip", {"content-encoding": "gzip"}),
+        (b"{}", {"content-type": "image/png"}),
+    ]:
+        response = await http.post("/jobs/01JNOSUCHJOB/logs", content=content, headers=headers)
+        assert error(response)[:2] == (404, "job_not_found"), content
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("9999-12-31T23:59:59-05:00", "must be between the years 1970 and 9999 (UTC)"),
+        ("10000-01-01T00:00:00Z", "must be an ISO-8601 timestamp"),
+        ("tomorrow", "must be an ISO-8601 timestamp"),
+    ],
+)
+async def test_scheduled_for_outside_four_digit_years_is_refused(
+    http: httpx.AsyncClient, value: str, message: str
+) -> None:
+    response = await http.post(f"/spaces/{SPACE}/jobs", json=[{"name": "a", "scheduledFor": value}])
+    assert error(response) == (400, "invalid_request", f"[0].scheduledFor: {message}")
+
+
+async def test_the_last_four_digit_year_is_fine(http: httpx.AsyncClient) -> None:
+    job_id = await create(http, scheduledFor="9999-12-31T23:59:59.999Z")
+    assert (await job(http, job_id))["scheduledFor"] == "9999-12-31T23:59:59.999Z"
+
+
+async def test_realtime_url_follows_the_host_header(http: httpx.AsyncClient) -> None:
+    for host in ["emit.test", "127.0.0.1:8787", "["]:
+        response = await http.post(
+            f"/spaces/{SPACE}/jobs", json={"name": "t"}, headers={"host": host}
+        )
+        ref = response.json()
+        assert ref["realtimeUrl"] == f"ws://{host}/api/v1/realtime/{ref['id']}"

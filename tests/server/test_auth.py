@@ -140,6 +140,20 @@ async def test_rate_limit_answers_429_with_retry_after(clock: ManualClock) -> No
         assert (await worker.get(f"/spaces/{SPACE}/jobs")).status_code == 200
 
 
+async def test_a_rate_below_one_per_second_still_lets_requests_through(
+    clock: ManualClock,
+) -> None:
+    async with (
+        EmitServer(make_config(rate_limit=0.5, clock=clock)) as server,
+        client_for(server, WORKER_KEY) as worker,
+    ):
+        assert (await worker.get(f"/spaces/{SPACE}/jobs")).status_code == 200
+        limited = await worker.get(f"/spaces/{SPACE}/jobs")
+        assert (limited.status_code, limited.headers["retry-after"]) == (429, "2")
+        clock.advance(2)
+        assert (await worker.get(f"/spaces/{SPACE}/jobs")).status_code == 200
+
+
 async def test_no_rate_limit_by_default(emit: EmitServer) -> None:
     async with client_for(emit, WORKER_KEY) as worker:
         for _ in range(300):

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 
 from emit_push.server import EmitServer
 from tests.conftest import SPACE
@@ -74,7 +75,16 @@ async def test_fails_twice_then_succeeds(emit: EmitServer, http: httpx.AsyncClie
                 "willRetry": True,
             },
         ),
-        ("callback_sent", {"url": url, "retryAttempt": 2, "statusCode": 200}),
+        (
+            "callback_sent",
+            {
+                "url": url,
+                "retryAttempt": 2,
+                "statusCode": 200,
+                "willRetry": False,
+                "error": None,
+            },
+        ),
     ]
 
 
@@ -143,3 +153,45 @@ async def test_no_callback_without_url_or_before_the_end(
         assert receiver.requests == []
     finally:
         receiver.stop()
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"callbackUrl": "http://127.0.0.1:99999/cb"},
+         "callbackUrl: port must be between 1 and 65535"),
+        ({"callbackUrl": "http://127.0.0.1:0/cb"}, "callbackUrl: port must be between 1 and 65535"),
+        ({"callbackUrl": "http:///cb"}, "callbackUrl: must name a host"),
+        ({"callbackUrl": "http://%zz/cb"}, "callbackUrl: must name a valid host"),
+        ({"callbackUrl": "ftp://host/cb"}, "callbackUrl: must be an http(s) URL"),
+        ({"callbackUrl": "http://h/" + "a" * 2048}, "callbackUrl: must be at most 2048 characters"),
+        ({"callbackHeaders": {"X-Sig": "s3cret-é"}}, "callbackHeaders.X-Sig: must be visible ASCII"),
+        ({"callbackHeaders": {"X-Sig": "s3cret\r\nInjected: 1"}}, "callbackHeaders.X-Sig: must be visible ASCII"),
+        ({"callbackHeaders": {"X-Sig": "s3cret\u0000"}}, "callbackHeaders.X-Sig: must be visible ASCII"),
+        ({"callbackHeaders": {"X-Sig": " s3cret"}}, "callbackHeaders.X-Sig: must be visible ASCII"),
+        ({"callbackHeaders": {"X Sig": "v"}},
+         "callbackHeaders: 'X Sig' is not a valid header name (an RFC 7230 token)"),
+        ({"callbackHeaders": {"": "v"}}, "callbackHeaders: '' is not a valid header name"),
+        ({"callbackHeaders": {"Content-Length": "1"}}, "callbackHeaders.Content-Length: is set by the server"),
+    ],
+)  # fmt: skip
+async def test_unsendable_callback_settings_are_refused(
+    http: httpx.AsyncClient, spec: dict[str, Any], message: str
+) -> None:
+    spec = {"callbackUrl": "http://127.0.0.1:9/cb", **spec}
+    response = await http.post(f"/spaces/{SPACE}/jobs", json=[{"name": "a", **spec}])
+    assert response.status_code == 400
+    assert response.json()["error"].startswith(f"[0].{message}")
+    assert "s3cret" not in response.json()["error"]  # a header value is never quoted back
+
+
+async def test_sendable_callback_settings_are_kept(http: httpx.AsyncClient) -> None:
+    spec = {
+        "callbackUrl": "https://user@[::1]:8443/hooks/done?x=1",
+        "callbackHeaders": {"Authorization": "Bearer a.b-c", "X-Empty": "", "X-In": "a  b\tc"},
+    }
+    document = await job(http, await create(http, **spec))
+    assert (document["callbackUrl"], document["callbackHeaders"]) == (
+        spec["callbackUrl"],
+        spec["callbackHeaders"],
+    )

@@ -280,3 +280,37 @@ async def test_progress_and_checkpoint_are_stored(http: httpx.AsyncClient) -> No
     document = await job(http, job_id)
     assert document["checkpoint"] == {"offset": 120}
     assert document["progress"] == view["progress"]
+
+
+async def test_a_job_scheduled_for_later_records_a_scheduled_event(
+    emit: EmitServer, http: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    at = datetime.fromtimestamp(clock.now_ms() / 1000 + 60, UTC).isoformat()
+    with emit.hub.subscribe("space", SPACE) as space:
+        job_id = await create(http, scheduledFor=at)
+        streamed = [space.queue.get_nowait()[1] for _ in range(space.queue.qsize())]
+    assert [(e.type, e.status, e.data) for e in streamed] == [
+        ("created", "scheduled", {"name": "task", "scheduledFor": "2026-01-01T00:01:00.000Z"}),
+        ("scheduled", "scheduled", {"scheduledFor": "2026-01-01T00:01:00.000Z"}),
+    ]
+    document = await job(http, job_id)
+    assert event_types(document) == ["created", "scheduled"]
+    assert event_types(await job(http, await create(http))) == ["created"]  # not when due now
+
+
+async def test_progress_without_sub_progress_stores_null(http: httpx.AsyncClient) -> None:
+    job_id = await create(http)
+    await start(http, job_id)
+    assert (await call(http, job_id, "progress", {"percent": 5, "message": "m"})).status_code == 200
+    view = (await http.get(f"/jobs/{job_id}/progress")).json()
+    assert view["progress"] == {
+        "percent": 5,
+        "message": "m",
+        "subProgress": None,
+        "updatedAt": "2026-01-01T00:00:00.000Z",
+    }
+    event = (await job(http, job_id))["events"][-1]
+    assert (event["type"], event["data"]) == (
+        "progress",
+        {"percent": 5, "message": "m", "subProgress": None},
+    )

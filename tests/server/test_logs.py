@@ -181,3 +181,52 @@ async def test_level_is_a_minimum_and_q_a_case_blind_substring(http: httpx.Async
     for params in ({"level": "loud"}, {"after": "x"}, {"limit": "0"}, {"q": "q" * 1001}):
         response = await http.get(f"/jobs/{job_id}/logs", params=params)
         assert response.status_code == 400, params
+
+
+async def test_every_gzip_member_is_read(http: httpx.AsyncClient) -> None:
+    """``cat a.gz b.gz`` is valid gzip: both members' lines are stored."""
+    job_id = await create(http)
+    body = gzip.compress(ndjson({"level": "info", "message": "one"})) + gzip.compress(
+        ndjson({"level": "info", "message": "two"})
+    )
+    status, reply = await post_logs(http, job_id, body, **{"content-encoding": "gzip"})
+    assert (status, reply) == (200, {"accepted": 2, "firstSeq": 1, "lastSeq": 2})
+    assert [e["message"] for e in (await read(http, job_id))["logs"]] == ["one", "two"]
+    garbage = gzip.compress(ndjson({"level": "info", "message": "x"})) + b"GARBAGE"
+    status, reply = await post_logs(http, job_id, garbage, **{"content-encoding": "gzip"})
+    assert (status, reply["error"]) == (
+        400,
+        "body is not valid gzip: trailing bytes after the gzip data",
+    )
+    assert len((await read(http, job_id))["logs"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("ts", "message"),
+    [
+        ("0001-01-01T00:00:00Z", "line 2.ts: must be between the years 1970 and 9999 (UTC)"),
+        ("9999-12-31T23:59:59-05:00", "line 2.ts: must be between the years 1970 and 9999 (UTC)"),
+        ("soon", "line 2.ts: must be an ISO-8601 timestamp"),
+    ],
+)
+async def test_timestamps_outside_four_digit_years_are_refused(
+    http: httpx.AsyncClient, ts: str, message: str
+) -> None:
+    job_id = await create(http)
+    body = ndjson({"level": "info", "message": "ok"}, {"level": "info", "message": "x", "ts": ts})
+    status, reply = await post_logs(http, job_id, body)
+    assert (status, reply["error"]) == (400, message)
+
+
+async def test_timestamps_read_back_with_four_digit_years(http: httpx.AsyncClient) -> None:
+    job_id = await create(http)
+    body = ndjson({"level": "info", "message": "epoch", "ts": "1970-01-01T00:00:00Z"})
+    assert (await post_logs(http, job_id, body))[0] == 200
+    assert (await read(http, job_id))["logs"][0]["ts"] == "1970-01-01T00:00:00.000Z"
+
+
+async def test_too_deep_metadata_is_refused(http: httpx.AsyncClient) -> None:
+    job_id = await create(http)
+    deep = b'{"level":"info","message":"m","metadata":{"a":' + b"[" * 70 + b"]" * 70 + b"}}\n"
+    status, reply = await post_logs(http, job_id, deep)
+    assert (status, reply["error"]) == (400, "line 1: JSON nests deeper than 64 levels")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import httpx
@@ -62,14 +63,16 @@ async def test_push_body_headers_and_event(
     assert push.headers["user-agent"] == "emit.run/1.0"
     assert push.headers["authorization"] == "Bearer s3cret"
     assert push.headers["x-env"] == "dev"
+    document = await job(http, job_id)
     assert push.json() == {
         "type": "job.pending",
         "jobId": job_id,
         "spaceId": SPACE,
         "name": "email",
         "attemptNumber": 0,
-        "timestamp": push.json()["timestamp"],
+        "timestamp": document["createdAt"],  # sent on entry into pending: at creation
     }
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", push.json()["timestamp"])
     await settled(emit)
     events = (await job(http, job_id))["events"]
     assert events[-1]["type"] == "push_sent"
@@ -168,10 +171,44 @@ async def test_non_2xx_answers_are_ignored_but_recorded(
             {"url": "http://x", "job_names": []},
             "job_names: is not a known field (did you mean 'jobNames'?)",
         ),
+        ({"url": "http://127.0.0.1:99999/p"}, "url: port must be between 1 and 65535"),
+        ({"url": "https:///x"}, "url: must name a host"),
+        ({"url": "http://x", "headers": {"X-Push-Secret": "hunter2-é"}},
+         "headers.X-Push-Secret: must be visible ASCII (inner spaces allowed), without control"
+         " characters or surrounding whitespace"),
+        ({"url": "http://x", "headers": {"X-Push-Secret": "hunter2\n"}},
+         "headers.X-Push-Secret: must be visible ASCII (inner spaces allowed), without control"
+         " characters or surrounding whitespace"),
+        ({"url": "http://x", "headers": {"X:Y": "v"}},
+         "headers: 'X:Y' is not a valid header name (an RFC 7230 token)"),
+        ({"url": "http://x", "headers": {f"X-{n}": "v" for n in range(65)}}, "headers: at most 64 headers"),
     ],
-)
+)  # fmt: skip
 async def test_push_settings_validation(
     http: httpx.AsyncClient, body: dict[str, object], message: str
 ) -> None:
     response = await http.put(f"/spaces/{SPACE}/push", json=body)
     assert (response.status_code, response.json()["error"]) == (400, message)
+
+
+async def test_push_settings_are_unchanged_by_a_refused_update(
+    http: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    settings = await configure(http, receiver.url, headers={"X-Push-Secret": "hunter2"})
+    response = await http.put(
+        f"/spaces/{SPACE}/push", json={"url": receiver.url, "headers": {"X-Push-Secret": "é"}}
+    )
+    assert response.status_code == 400
+    assert (await http.get(f"/spaces/{SPACE}/push")).json() == settings
+
+
+async def test_an_empty_job_name_list_means_no_filter(
+    emit: EmitServer, http: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    """DECIDED (README): ``jobNames: []`` is no filter, like null, and is answered as null."""
+    settings = await configure(http, receiver.url, jobNames=[])
+    assert settings["jobNames"] is None
+    assert (await http.get(f"/spaces/{SPACE}/push")).json()["jobNames"] is None
+    job_id = await create(http, "anything")
+    [push] = await receiver.wait_for(1)
+    assert push.json()["jobId"] == job_id

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from starlette.websockets import WebSocketDisconnect
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from emit_push.server import KeySpec
+from emit_push.server._realtime import Subscriber, _missed, _pump, _space_view
+from emit_push.server._wire import Event
 from tests.conftest import (
     ADMIN_KEY,
     OTHER_KEY,
@@ -183,6 +187,8 @@ async def test_finished_job_sends_init_and_closes(
         ("/realtime/spaces/{space}", f"?token={PROGRESS_TOKEN}", 4403),
         ("/realtime/spaces/{space}", f"?token={OTHER_KEY}", 4403),
         ("/realtime/spaces/{space}", f"?token={ADMIN_KEY}&since=-1", 4400),
+        ("/realtime/spaces/{space}", f"?token={ADMIN_KEY}&since=%C2%B2", 4400),  # "²"
+        ("/realtime/spaces/{space}", f"?token={ADMIN_KEY}&since=%D9%A3", 4400),  # Arabic 3
     ],
 )
 async def test_stream_errors_close_with_contract_codes(
@@ -249,3 +255,109 @@ async def test_timers_fire_on_the_real_clock(live: LiveServer, http: httpx.Async
         assert (await recv(ws))["type"] == "delivered"
         reverted = await recv(ws)  # about a second later, no ack came
     assert (reverted["type"], reverted["data"]) == ("pending", {"reason": "delivery_timeout"})
+
+
+async def gone(live: LiveServer, kind: str, key: str) -> None:
+    """Wait until no stream follows ``key`` (the server notices a departure by itself)."""
+    deadline = time.monotonic() + 5
+    while live.emit.hub.subscribers(kind, key):  # type: ignore[arg-type]
+        assert time.monotonic() < deadline, "the subscriber was never released"
+        await asyncio.sleep(0.02)
+
+
+async def test_client_messages_of_any_kind_are_ignored_until_it_leaves(
+    live: LiveServer, http: httpx.AsyncClient
+) -> None:
+    job_id = await create(http)
+    async with connect(f"{live.ws_url}/realtime/{job_id}?token={ADMIN_KEY}") as ws:
+        await recv(ws)
+        await ws.send(b"\x00binary")  # used to kill the disconnect watch (KeyError)
+        await ws.send("text")
+        await http.post(f"/jobs/{job_id}/claim")
+        assert (await recv(ws))["type"] == "delivered"  # still streaming after the frames
+    await gone(live, "job", job_id)
+    started = time.monotonic()
+    live.stop()
+    assert time.monotonic() - started < 5
+
+
+async def test_the_server_stops_promptly_with_a_client_that_sent_binary(
+    live: LiveServer, http: httpx.AsyncClient
+) -> None:
+    """A binary frame used to kill the disconnect watch: Ctrl-C then hung on the stream."""
+    job_id = await create(http)
+    async with connect(f"{live.ws_url}/realtime/{job_id}?token={ADMIN_KEY}") as ws:
+        await recv(ws)
+        await ws.send(b"\x00")
+        await asyncio.sleep(0.1)  # let the server read it
+        started = time.monotonic()
+        await asyncio.to_thread(live.stop)
+        assert time.monotonic() - started < 5
+        assert (await drain(ws))[1] in {1001, 1012}
+
+
+class DeadSocket:
+    """A WebSocket whose peer vanished: like uvicorn's, a write does not fail at once; the
+    loss is noticed when the event loop next runs its callbacks, and later sends raise."""
+
+    def __init__(self) -> None:
+        self.lost = asyncio.Event()
+        self.writes_after_loss = 0
+
+    async def send_text(self, text: str) -> None:
+        if self.lost.is_set():
+            raise WebSocketDisconnect(1006)
+        if self.writes_after_loss == 0:
+            asyncio.get_running_loop().call_soon(self.lost.set)  # connection_lost, later
+        self.writes_after_loss += 1
+
+    async def send_json(self, data: Any) -> None:
+        await self.send_text(json.dumps(data))
+
+    async def receive(self) -> dict[str, Any]:
+        await self.lost.wait()
+        return {"type": "websocket.disconnect", "code": 1006}
+
+    async def receive_text(self) -> str:  # what the pump used to read with
+        await self.lost.wait()
+        raise WebSocketDisconnect(1006)
+
+
+async def test_a_backlog_is_not_written_to_a_vanished_client() -> None:
+    sub = Subscriber(limit=10_000)
+    for n in range(1000):
+        sub.put((n + 1, Event("created", f"j{n}", SPACE, "t", "pending", 0, None, 0)))
+    ws = DeadSocket()
+    await asyncio.wait_for(_pump(ws, sub, _space_view), 5)  # type: ignore[arg-type]
+    assert ws.writes_after_loss == 1
+
+
+@pytest.mark.parametrize(
+    ("since", "instance", "missed"),
+    [
+        (None, None, False),  # no cursor: a fresh start
+        (None, "current", False),
+        (None, "previous", True),
+        (5, "current", False),
+        (4, "current", True),
+        (5, "previous", True),
+        (5, None, True),  # a seq without its instance may be from before a restart
+        (0, None, True),  # ... even 0, once this instance has published something
+    ],
+)
+def test_missed(since: int | None, instance: str | None, missed: bool) -> None:
+    assert _missed(since, instance, 5, "current") is missed
+
+
+def test_since_zero_without_an_instance_is_fine_when_nothing_happened() -> None:
+    assert _missed(0, None, 0, "current") is False
+
+
+async def test_since_without_stream_instance_id(live: LiveServer, http: httpx.AsyncClient) -> None:
+    stream = f"{live.ws_url}/realtime/spaces/{SPACE}?token={ADMIN_KEY}"
+    async with connect(f"{stream}&since=0") as ws:
+        assert (await recv(ws))["missed"] is False  # nothing published yet
+    await create(http)
+    async with connect(f"{stream}&since=1") as ws:
+        hello = await recv(ws)
+    assert (hello["seq"], hello["missed"]) == (1, True)  # right seq, but of which instance?

@@ -1,0 +1,60 @@
+"""The SQLite store: transactions that always end, and databases it refuses to open."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from emit_push.server._store import Store
+
+
+def test_a_failed_commit_is_rolled_back() -> None:
+    store = Store(":memory:")
+    try:
+        # A deferred foreign key is checked at COMMIT: the commit itself fails.
+        store.conn.execute("PRAGMA foreign_keys = ON")
+        store.conn.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+        store.conn.execute(
+            "CREATE TABLE child (parent INTEGER REFERENCES parent (id)"
+            " DEFERRABLE INITIALLY DEFERRED)"
+        )
+        with pytest.raises(sqlite3.IntegrityError), store.write() as db:
+            db.execute("INSERT INTO child VALUES (1)")
+        assert not store.conn.in_transaction
+        with store.write() as db:  # the connection is usable again
+            db.execute("INSERT INTO parent VALUES (1)")
+        assert store.conn.execute("SELECT COUNT(*) FROM child").fetchone()[0] == 0
+    finally:
+        store.close()
+
+
+def test_an_exception_in_the_block_rolls_back() -> None:
+    store = Store(":memory:")
+
+    def insert_then_fail() -> None:
+        with store.write() as db:
+            db.execute("INSERT INTO meta VALUES ('k', 'v')")
+            raise ZeroDivisionError
+
+    try:
+        with pytest.raises(ZeroDivisionError):
+            insert_then_fail()
+        assert not store.conn.in_transaction
+        assert store.conn.execute("SELECT COUNT(*) FROM meta").fetchone()[0] == 0
+    finally:
+        store.close()
+
+
+def test_other_schema_versions_and_other_files_are_refused(tmp_path: Path) -> None:
+    other = tmp_path / "other.sqlite3"
+    with sqlite3.connect(other) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(RuntimeError, match="has schema version 99; this server knows 1"):
+        Store(str(other))
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database, but long enough to have a header " * 20)
+    with pytest.raises(sqlite3.DatabaseError):
+        Store(str(text))
