@@ -1,0 +1,64 @@
+"""Copies of an app that talk to another service: the user's app is never changed.
+
+A test binds an app to the local server (or to a recording job) by copying it: the copy
+shares the handlers, options, middleware and push secret, and has its own client. Every
+reach into ``EmitPush``'s private attributes is here, in one place, until the app offers
+a public way to do it (``EmitPush.with_client``).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .._app import EmitPush
+from .._client import AsyncEmitClient
+from .._execution import Middleware
+from .._handlers import Handler, JobOptions
+
+__all__ = ["check_options", "push_headers", "with_client", "with_options"]
+
+
+def with_client(
+    app: EmitPush, client: AsyncEmitClient, *, middleware: Sequence[Middleware] = ()
+) -> EmitPush:
+    """A copy of ``app`` whose API calls go through ``client``; ``middleware`` runs innermost.
+
+    Registering handlers or middleware on the copy does not change ``app``, nor the reverse.
+    """
+    bound = copy.copy(app)
+    bound._client = client
+    bound._clients = weakref.WeakKeyDictionary()
+    bound._space_id = client.space_id
+    bound._handlers = dict(app._handlers)
+    bound._middleware = [*app._middleware, *middleware]
+    bound._prepared = False
+    return bound
+
+
+def check_options(options: Mapping[str, Any]) -> None:
+    """TypeError unless every name is a job option (``on_job``'s, but ``payload``)."""
+    names = {field.name for field in dataclasses.fields(JobOptions)}
+    unknown = sorted(set(options) - names)
+    if unknown:
+        raise TypeError(f"unknown job options {unknown}; the options are {sorted(names)}")
+
+
+def with_options(bound: EmitPush, handler: Handler, options: Mapping[str, Any]) -> Handler:
+    """Override job options of ``handler`` on the copy ``bound``; returns the new handler."""
+    check_options(options)
+    changed = dataclasses.replace(handler, options=handler.options.merged(**options))
+    bound._handlers[handler.name] = changed
+    return changed
+
+
+def push_headers(app: EmitPush) -> dict[str, str]:
+    """The header a push carries when the space's push settings match the app's secret."""
+    auth = app._auth
+    if not auth.secrets:
+        return {}
+    secret = auth.secrets[0]
+    return {auth.header: f"Bearer {secret}" if auth.header == "authorization" else secret}
