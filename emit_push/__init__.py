@@ -11,48 +11,60 @@ The SDK layer:
                 await job.ack()
                 job.log.info("resizing")
                 await job.complete({"ok": True})
+
+Names are imported on first use (PEP 562): ``import emit_push`` runs almost nothing, and
+a Lambda serving pushes loads the API client, the wire models and httpx only when its
+first push needs them. Type checkers and IDEs read the imports under ``TYPE_CHECKING``.
 """
 
 from __future__ import annotations
 
-from ._app import EmitPush, default_app, on_job
-from ._client import AsyncEmitClient, EmitClient
-from ._exceptions import (
-    APIConnectionError,
-    APIError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    ConfigurationError,
-    ConflictError,
-    EmitError,
-    InvalidInputError,
-    JobKilledError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
-    ServerError,
-    UnexpectedResponseError,
-)
-from ._handler_job import DeadlineExceeded, Job, SyncJob
-from ._job import AsyncClaimedJob, ClaimedJob
-from ._logger import JobLogger, LoggerOptions
-from ._models import (
-    JobDescriptor,
-    JobDetails,
-    JobEvent,
-    JobProgress,
-    JobRef,
-    JobSpec,
-    JobState,
-    LogEntry,
-    LogPage,
-    LogsAccepted,
-    Progress,
-    SubProgress,
-)
-from ._push import PushResult
+import importlib
+import typing
+
 from ._version import __version__
+
+if typing.TYPE_CHECKING:  # what type checkers and IDEs read; at run time, __getattr__ below
+    from ._app import EmitPush, default_app, on_job
+    from ._client import AsyncEmitClient, EmitClient
+    from ._exceptions import (
+        APIConnectionError,
+        APIError,
+        APITimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        ConfigurationError,
+        ConflictError,
+        EmitError,
+        InvalidInputError,
+        JobKilledError,
+        NotFoundError,
+        PermissionDeniedError,
+        RateLimitError,
+        ServerError,
+        UnexpectedResponseError,
+    )
+    from ._handler_job import DeadlineExceeded, Job, SyncJob
+    from ._job import AsyncClaimedJob, ClaimedJob
+    from ._logger import JobLogger, LoggerOptions
+    from ._models import (
+        JobDescriptor,
+        JobDetails,
+        JobEvent,
+        JobProgress,
+        JobRef,
+        JobSpec,
+        JobState,
+        LogEntry,
+        LogPage,
+        LogsAccepted,
+        Progress,
+        SubProgress,
+    )
+    from ._push import PushResult
+    from ._realtime import AsyncRealtimeConnection, RealtimeConnection
+    from ._realtime_models import Connected, RealtimeClose, RealtimeEvent
+    from ._realtime_protocol import RealtimeError
 
 __all__ = [
     "APIConnectionError",
@@ -60,11 +72,13 @@ __all__ = [
     "APITimeoutError",
     "AsyncClaimedJob",
     "AsyncEmitClient",
+    "AsyncRealtimeConnection",
     "AuthenticationError",
     "BadRequestError",
     "ClaimedJob",
     "ConfigurationError",
     "ConflictError",
+    "Connected",
     "DeadlineExceeded",
     "EmitClient",
     "EmitError",
@@ -89,6 +103,10 @@ __all__ = [
     "Progress",
     "PushResult",
     "RateLimitError",
+    "RealtimeClose",
+    "RealtimeConnection",
+    "RealtimeError",
+    "RealtimeEvent",
     "ServerError",
     "SubProgress",
     "SyncJob",
@@ -97,3 +115,43 @@ __all__ = [
     "default_app",
     "on_job",
 ]
+
+# The module of each public name, the same as the imports above (tests/test_exports.py
+# checks that every name of __all__ resolves through it).
+_MODULES = {
+    "._app": ("EmitPush", "default_app", "on_job"),
+    "._client": ("AsyncEmitClient", "EmitClient"),
+    "._exceptions": (
+        "APIConnectionError", "APIError", "APITimeoutError", "AuthenticationError",
+        "BadRequestError", "ConfigurationError", "ConflictError", "EmitError",
+        "InvalidInputError", "JobKilledError", "NotFoundError", "PermissionDeniedError",
+        "RateLimitError", "ServerError", "UnexpectedResponseError",
+    ),
+    "._handler_job": ("DeadlineExceeded", "Job", "SyncJob"),
+    "._job": ("AsyncClaimedJob", "ClaimedJob"),
+    "._logger": ("JobLogger", "LoggerOptions"),
+    "._models": (
+        "JobDescriptor", "JobDetails", "JobEvent", "JobProgress", "JobRef", "JobSpec",
+        "JobState", "LogEntry", "LogPage", "LogsAccepted", "Progress", "SubProgress",
+    ),
+    "._push": ("PushResult",),
+    "._realtime": ("AsyncRealtimeConnection", "RealtimeConnection"),
+    "._realtime_models": ("Connected", "RealtimeClose", "RealtimeEvent"),
+    "._realtime_protocol": ("RealtimeError",),
+}  # fmt: skip
+_SOURCE = {name: module for module, names in _MODULES.items() for name in names}
+
+
+if not typing.TYPE_CHECKING:  # hidden from type checkers: `emit_push.Typo` stays an error
+
+    def __getattr__(name: str) -> object:
+        module = _SOURCE.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module, __name__), name)
+        globals()[name] = value  # from now on an ordinary global: no second lookup here
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -8,6 +8,7 @@ framework: check the push (``_push``), pick the handler, claim the job, run it
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
 import threading
@@ -16,8 +17,6 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from ._client import AsyncEmitClient
-from ._config import ApiKey, load_config
 from ._exceptions import (
     APIConnectionError,
     ConfigurationError,
@@ -27,16 +26,22 @@ from ._exceptions import (
     RateLimitError,
     ServerError,
 )
-from ._execution import Middleware, execute
-from ._handler_job import Job, RunState
 from ._handlers import UNSET, Handler, JobOptions, KeepaliveInterval, OnError, make_handler
-from ._logger import LoggerOptions
-from ._push import MAX_PUSH_BYTES, Push, PushAuth, PushResult, check_push
+from ._push_auth import MAX_PUSH_BYTES, PushAuth
 
+# Only what registering handlers and serving needs is imported here. The API client,
+# the runner and the wire models (and with them httpx) come with the first push: a
+# Lambda's cold start pays for its handlers, not for the SDK (tests/test_imports.py).
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
+    from ._client import AsyncEmitClient
+    from ._execution import Middleware
+    from ._handler_job import Job
+    from ._logger import LoggerOptions
     from ._models import JobDescriptor
+    from ._push import Push, PushResult
+    from ._settings import ApiKey
 
 __all__ = ["EmitPush", "default_app", "on_job"]
 
@@ -86,7 +91,7 @@ class EmitPush:
     ) -> None:
         if push_secret is UNSET:
             push_secret = os.environ.get("EMIT_PUSH_SECRET") or None
-        if client is not None and not isinstance(client, AsyncEmitClient):
+        if client is not None and not _is_client(client):
             raise ConfigurationError("client must be an AsyncEmitClient")
         self.options = JobOptions(
             auto_ack=auto_ack,
@@ -187,21 +192,38 @@ class EmitPush:
         if self._prepared:
             return
         if self._client is None:
-            config = load_config(
-                client="EmitPush",
-                headers=None,
-                timeout=None,
-                max_retries=0,
-                allow_async_key=True,
-                **self._client_settings,
+            from ._settings import load_settings
+
+            settings = load_settings(
+                client="EmitPush", allow_async_key=True, **self._client_settings
             )
-            self._space_id = config.space_id
+            self._space_id = settings.space_id
         if not self._auth.enabled:
             log.warning(
                 "emit-push: no push secret (EMIT_PUSH_SECRET): every push is accepted. Set one"
                 " and add it as a custom header in the space's push settings."
             )
         self._prepared = True
+
+    @property
+    def push_auth(self) -> PushAuth:
+        """The push secrets this app accepts, and the header they come in."""
+        return self._auth
+
+    def with_client(self, client: AsyncEmitClient) -> EmitPush:
+        """A copy of this app whose API calls go through ``client`` (tests, other spaces).
+
+        The copy starts with this app's handlers, middleware, options and push secrets;
+        registering on either afterwards does not change the other.
+        """
+        bound = copy.copy(self)
+        bound._client = client
+        bound._clients = weakref.WeakKeyDictionary()
+        bound._space_id = client.space_id
+        bound._handlers = dict(self._handlers)
+        bound._middleware = list(self._middleware)
+        bound._prepared = False
+        return bound
 
     def client(self) -> AsyncEmitClient:
         """The API client for the running event loop (one connection pool per loop)."""
@@ -210,6 +232,8 @@ class EmitPush:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
+            from ._client import AsyncEmitClient
+
             client = self._clients[loop] = AsyncEmitClient(**self._client_settings)
         return client
 
@@ -223,6 +247,8 @@ class EmitPush:
 
     def check(self, body: bytes, headers: Mapping[str, str]) -> Push | PushResult:
         """Authenticate and validate a push, without I/O (see ``_push.check_push``)."""
+        from ._push import check_push
+
         self.prepare()
         lowered = {key.lower(): value for key, value in headers.items()}
         return check_push(
@@ -237,6 +263,8 @@ class EmitPush:
         Returns how it ended; ``result.http()`` is the answer to send. Raises only when a
         handler failed and its ``stop_on_error`` asks for the error.
         """
+        from ._push import PushResult
+
         checked = self.check(body, headers)
         if isinstance(checked, PushResult):
             return checked
@@ -244,6 +272,8 @@ class EmitPush:
 
     async def run_push(self, push: Push, *, remaining_time: float | None = None) -> PushResult:
         """Claim and run the job of a checked push."""
+        from ._push import PushResult
+
         handler = self.handler_for(push.name) if push.name is not None else None
         if push.name is not None and handler is None:
             reason = f"no handler for {push.name!r} here"
@@ -271,6 +301,10 @@ class EmitPush:
         abort: asyncio.Event | None = None,
     ) -> PushResult:
         """Run a job this worker has claimed (from a push or a poll) with its handler."""
+        from ._execution import execute
+        from ._handler_job import Job, RunState
+        from ._push import PushResult
+
         handler = self.handler_for(descriptor.name)
         started = time.monotonic()
         options = handler.options if handler is not None else self.options
@@ -327,6 +361,8 @@ class EmitPush:
 
     async def _no_handler(self, job: Job[Any]) -> PushResult:
         """A push without a name claimed a job nobody here handles: fail it, visibly."""
+        from ._push import PushResult
+
         error = f"no handler for job {job.name!r} at this endpoint"
         reason = "no handler"
         try:
@@ -355,6 +391,12 @@ def _claim(job_id: str) -> Any:
     from ._endpoints import claim
 
     return claim(job_id)
+
+
+def _is_client(client: object) -> bool:
+    from ._client import AsyncEmitClient  # loaded already when one was made
+
+    return isinstance(client, AsyncEmitClient)
 
 
 _default: EmitPush | None = None

@@ -7,8 +7,9 @@ first call) and sets up the HTTP client; everything else is in ``_jobs`` (the me
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import httpx
 
@@ -17,6 +18,9 @@ from ._exceptions import ConfigurationError
 from ._jobs import AsyncJobs, Jobs
 from ._transport import AsyncDriver, SyncDriver
 from ._workers import AsyncWorkers, Workers
+
+if TYPE_CHECKING:
+    from ._realtime import AsyncRealtime, Realtime
 
 __all__ = ["AsyncEmitClient", "EmitClient"]
 
@@ -85,7 +89,14 @@ class EmitClient:
         self.jobs = Jobs(self._driver)
         """Create, read and work jobs."""
         self.workers = Workers(self)
-        """Run job functions: push handlers."""
+        """Run job functions: push handlers and polling."""
+
+    @functools.cached_property
+    def realtime(self) -> Realtime:
+        """Follow a job or the whole space live (WebSocket streams)."""
+        from ._realtime import Realtime
+
+        return Realtime(self._config)
 
     @property
     def space_id(self) -> str:
@@ -152,7 +163,14 @@ class AsyncEmitClient:
         self.jobs = AsyncJobs(self._driver)
         """Create, read and work jobs."""
         self.workers = AsyncWorkers(self)
-        """Run job functions: push handlers."""
+        """Run job functions: push handlers and polling."""
+
+    @functools.cached_property
+    def realtime(self) -> AsyncRealtime:
+        """Follow a job or the whole space live (WebSocket streams)."""
+        from ._realtime import AsyncRealtime
+
+        return AsyncRealtime(self._config)
 
     @property
     def space_id(self) -> str:

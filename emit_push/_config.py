@@ -1,31 +1,25 @@
-"""Client settings: read once at construction, validated there, never printed with the key."""
+"""Client settings: read once at construction, validated there, never printed with the key.
+
+The settings an app also checks on its own (space, key, base URL) are in ``_settings``;
+this adds what only a client needs: headers, timeout, retries.
+"""
 
 from __future__ import annotations
 
-import inspect
 import math
-import os
 import platform
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
 
 import httpx
 
 from ._exceptions import ConfigurationError
 from ._retry import RetryPolicy
+from ._settings import DEFAULT_BASE_URL, ApiKey, ApiKeyHeader, load_settings
 from ._version import __version__
 
 __all__ = ["DEFAULT_BASE_URL", "ApiKey", "ApiKeyHeader", "ClientConfig", "load_config"]
-
-DEFAULT_BASE_URL = "https://emit.run/api/v1"
-
-ApiKey = str | Callable[[], str] | Callable[[], Awaitable[str]]
-"""An API key, or a function that returns the current one (called before every request)."""
-
-ApiKeyHeader = Literal["x-api-key", "authorization"]
-"""Where the key goes: ``x-api-key: <key>`` or ``Authorization: Bearer <key>``."""
 
 _USER_AGENT = (
     f"emit-push/{__version__} python/{platform.python_version()} httpx/{httpx.__version__}"
@@ -64,52 +58,19 @@ def load_config(
     allow_async_key: bool,
 ) -> ClientConfig:
     """Settings from the arguments, else ``EMIT_SPACE_ID``/``EMIT_API_KEY``/``EMIT_BASE_URL``."""
-    space_id = space_id or os.environ.get("EMIT_SPACE_ID") or None
-    api_key = api_key or os.environ.get("EMIT_API_KEY") or None
-    base_url = base_url or os.environ.get("EMIT_BASE_URL") or DEFAULT_BASE_URL
-    missing = [
-        f"{arg}= (or {env})"
-        for arg, env, value in [
-            ("space_id", "EMIT_SPACE_ID", space_id),
-            ("api_key", "EMIT_API_KEY", api_key),
-        ]
-        if value is None
-    ]
-    if missing:
-        raise ConfigurationError(f"{client} needs {' and '.join(missing)}")
-    assert space_id is not None
-    assert api_key is not None
+    settings = load_settings(
+        client=client, space_id=space_id, api_key=api_key, base_url=base_url,
+        api_key_header=api_key_header, allow_async_key=allow_async_key,
+    )  # fmt: skip
     return ClientConfig(
-        space_id=_space_id(space_id),
-        base_url=_base_url(base_url),
-        api_key=_api_key(api_key, client, allow_async_key),
-        api_key_header=_key_header(api_key_header),
+        space_id=settings.space_id,
+        base_url=settings.base_url,
+        api_key=settings.api_key,
+        api_key_header=settings.api_key_header,
         headers={"user-agent": _USER_AGENT, "accept": "application/json", **_headers(headers)},
         timeout=_timeout(timeout),
         retry=RetryPolicy(max_retries=_max_retries(max_retries)),
     )
-
-
-def _api_key(api_key: ApiKey, client: str, allow_async: bool) -> ApiKey:
-    if isinstance(api_key, str):
-        if not api_key.strip():
-            raise ConfigurationError("api_key is empty")
-        return api_key.strip()
-    if not callable(api_key):
-        raise ConfigurationError(
-            f"api_key must be a string or a function, got {type(api_key).__name__}"
-        )
-    if not allow_async and inspect.iscoroutinefunction(api_key):
-        raise ConfigurationError(f"{client} needs a sync api_key function; use AsyncEmitClient")
-    return api_key
-
-
-def _space_id(value: object) -> str:
-    if not isinstance(value, str):
-        raise ConfigurationError(f"space_id must be a string, got {type(value).__name__}")
-    if not value.strip():
-        raise ConfigurationError("space_id is blank")
-    return value.strip()
 
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP header name (RFC 9110)
@@ -133,45 +94,6 @@ def _headers(headers: object) -> dict[str, str]:
             raise ConfigurationError(f"headers: the value of {name!r} holds a line break or NUL")
         checked[name.lower()] = value
     return checked
-
-
-def _has_userinfo(value: str) -> bool:
-    """Whether the URL's authority holds ``user[:password]@``, by its text alone.
-
-    Checked before anything parses the URL, so that no error (nor the parser's, chained
-    to ours) can show the credentials, whatever else is wrong with the URL.
-    """
-    rest = value.split("://", 1)[-1]
-    return "@" in re.split(r"[/?#]", rest, maxsplit=1)[0]
-
-
-def _base_url(value: object) -> str:
-    if not isinstance(value, str):
-        raise ConfigurationError(f"base_url must be a string, got {type(value).__name__}")
-    if _has_userinfo(value):
-        raise ConfigurationError("base_url must not hold credentials (user:pass@); pass api_key=")
-    try:
-        url = httpx.URL(value)
-    except (httpx.InvalidURL, TypeError) as exc:
-        raise ConfigurationError(f"base_url is not a URL: {exc}") from exc
-    if url.scheme not in {"http", "https"} or not url.host:
-        raise ConfigurationError(f"base_url must be an http(s) URL, got {value!r}")
-    if url.userinfo:  # the text check above should have caught it; never echo it
-        raise ConfigurationError("base_url must not hold credentials (user:pass@); pass api_key=")
-    if url.query or url.fragment:
-        raise ConfigurationError("base_url must not have a query or fragment")
-    return str(url).rstrip("/")
-
-
-def _key_header(value: str) -> ApiKeyHeader:
-    lowered = str(value).lower()
-    if lowered == "x-api-key":
-        return "x-api-key"
-    if lowered == "authorization":
-        return "authorization"
-    raise ConfigurationError(
-        f"api_key_header must be 'x-api-key' or 'authorization', got {value!r}"
-    )
 
 
 def _timeout(value: float | httpx.Timeout | None) -> httpx.Timeout | None:

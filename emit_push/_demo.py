@@ -1,152 +1,243 @@
-"""``emit-push demo``: the local emit server and a scripted job lifecycle, over real HTTP.
+"""``emit-push demo``: everything, on the embedded defaults, in a few seconds.
 
-It starts the server on a free loopback port (in memory), watches the space's realtime
-stream, creates four jobs and works them as a polling worker would: one completes, one
-fails once and succeeds on its retry, one is scheduled a second ahead, one is killed.
-It ends with a summary read back from the server, and exits 0 when all ended as planned.
+It starts the local emit server (in memory) and a small ``EmitPush`` app on uvicorn, both
+on free loopback ports, points the space's push at the app, and creates five jobs: one
+that completes at once, one that fails once and succeeds on its retry, one that reports
+sub-progress, one scheduled a second ahead for a ``def`` handler, and one that is killed
+halfway. The space's realtime stream drives a live view; a summary read back from the
+server ends it, and the command exits 0 when every job ended as planned.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
+import secrets
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from pydantic import BaseModel
 
-from .cli import base_url, bind, uvicorn_server
+from . import EmitPush, Job, SyncJob
+from ._client import AsyncEmitClient
+from .cli import base_url, bind, uvicorn_server, uvicorn_server_for
 from .server import EmitServer, ServerConfig
 
 __all__ = ["run_demo"]
 
-EXPECTED = {
+PLAN = {  # name -> (final status, attempt number)
     "send-welcome-email": ("completed", 0),
     "resize-image": ("completed", 1),
+    "transcode-video": ("completed", 0),
     "nightly-report": ("completed", 0),
     "slow-export": ("killed", 0),
 }
+STEP = 0.12  # seconds of pretend work per step: slow enough to watch
 
 
-def say(who: str, text: str) -> None:
-    print(f"  {who:<8} {text}", flush=True)
+class Video(BaseModel):
+    source: str
+    formats: list[str]
+
+
+def demo_app(killed: asyncio.Event, **settings: Any) -> EmitPush:
+    app = EmitPush(keepalive_interval=0.2, **settings)
+
+    @app.on_job("send-welcome-email")
+    async def send_welcome_email(job: Job) -> dict[str, str]:
+        job.log.info("rendering the template", metadata={"to": job.payload["to"]})
+        await job.progress(100, "sent")
+        return {"messageId": f"msg-{job.id[-6:]}"}
+
+    @app.on_job("resize-image")
+    async def resize_image(job: Job) -> dict[str, Any]:
+        await job.progress(30, "downloading")
+        await asyncio.sleep(STEP)
+        if job.attempt_number == 0:
+            job.log.error("the image service did not answer in time")
+            raise TimeoutError("image service timed out")
+        await job.progress(100, "resized")
+        return {"width": job.payload["width"], "attempt": job.attempt_number}
+
+    @app.on_job("transcode-video")
+    async def transcode_video(job: Job[Video]) -> dict[str, list[str]]:
+        stages = {"download": 0, **dict.fromkeys(job.payload.formats, 0), "upload": 0}
+        for stage in stages:
+            for percent in (50, 100):
+                stages[stage] = percent
+                overall = sum(stages.values()) / len(stages)
+                sub = {name: {"percent": value} for name, value in stages.items()}
+                await job.progress(overall, f"{stage} {percent}%", sub_progress=sub)
+                await asyncio.sleep(STEP / 2)
+            job.log.info(f"{stage} done")
+        await job.checkpoint({"stages": list(stages)})
+        return {"outputs": [f"{job.payload.source}.{fmt}" for fmt in job.payload.formats]}
+
+    @app.on_job("nightly-report")
+    def nightly_report(job: SyncJob) -> dict[str, int]:
+        job.progress(50, "summing")
+        job.log.info("report ready", metadata={"day": job.payload["day"]})
+        return {"rows": 42}
+
+    @app.on_job("slow-export")
+    async def slow_export(job: Job) -> None:
+        for percent in range(10, 101, 10):
+            await job.progress(percent, f"exported {percent * 100} rows")
+            if percent == 30:
+                killed.set()  # the producer kills it now; a keepalive notices
+            await asyncio.sleep(STEP)
+
+    return app
+
+
+@dataclass
+class Row:
+    name: str
+    status: str = "created"
+    attempt: int = 0
+    percent: float = 0.0
+    message: str = ""
+    notes: list[str] = field(default_factory=list)
 
 
 async def run_demo() -> int:
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    killed = asyncio.Event()
     emit = EmitServer(ServerConfig(db_path=":memory:"))
-    sock = bind("127.0.0.1", 0)
-    url = base_url(sock)
-    ready = asyncio.Event()
-    server = uvicorn_server(emit, "warning", on_started=ready.set)
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    await ready.wait()
-    c = emit.credentials
-    print(f"emit local server on {url} (space {c.space_id})\n", flush=True)
-    producer = httpx.AsyncClient(base_url=url, headers={"x-api-key": c.producer_key})
-    worker = httpx.AsyncClient(base_url=url, headers={"authorization": f"Bearer {c.worker_key}"})
-    watcher = asyncio.create_task(_watch(url, c.space_id, c.producer_key))
+    server_ready, app_ready = asyncio.Event(), asyncio.Event()
+    emit_sock, app_sock = bind("127.0.0.1", 0), bind("127.0.0.1", 0)
+    api = base_url(emit_sock)
+    server = uvicorn_server(emit, on_started=server_ready.set)
+    serving = [asyncio.create_task(server.serve(sockets=[emit_sock]))]
+    await server_ready.wait()
+    creds = emit.credentials
+    secret = secrets.token_urlsafe(16)
+    app = demo_app(
+        killed, space_id=creds.space_id, api_key=creds.worker_key, base_url=api, push_secret=secret
+    )
+    web = uvicorn_server_for(app.asgi(), on_started=app_ready.set)
+    serving.append(asyncio.create_task(web.serve(sockets=[app_sock])))
+    await app_ready.wait()
+    app_url = base_url(app_sock).removesuffix("/api/v1") + "/"
+    console.print(f"emit local server on [bold]{api}[/], the demo app on [bold]{app_url}[/]\n")
+    producer = AsyncEmitClient(space_id=creds.space_id, api_key=creds.producer_key, base_url=api)
     try:
-        ids = await _script(producer, worker, c.space_id)
-        await asyncio.sleep(0.1)  # let the stream print the last events
-        return await _summary(producer, ids)
+        async with httpx.AsyncClient(headers={"x-api-key": creds.producer_key}) as http:
+            push = {"url": app_url, "headers": {"Authorization": f"Bearer {secret}"}}
+            (await http.put(f"{api}/spaces/{creds.space_id}/push", json=push)).raise_for_status()
+        rows = await _run(console, producer, killed)
+        return await _summary(console, producer, rows)
     finally:
-        watcher.cancel()
         await producer.aclose()
-        await worker.aclose()
-        server.should_exit = True
-        await serving
+        await app.aclose()
+        web.should_exit = server.should_exit = True
+        await asyncio.gather(*serving)
 
 
-async def _watch(url: str, space_id: str, key: str) -> None:
-    from websockets.asyncio.client import connect
-
-    stream = url.replace("http", "ws", 1) + f"/realtime/spaces/{space_id}?token={key}"
-    with contextlib.suppress(Exception):
-        async with connect(stream) as ws:
-            async for raw in ws:
-                event = json.loads(raw)
-                if event["type"] == "connected":
-                    say("stream", f"connected at seq {event['seq']}, counts {event['counts']}")
-                elif event["type"] not in {"logs", "checkpoint", "event"}:
-                    say("stream", f"#{event['seq']} {event['jobName']}: {event['type']}")
-
-
-async def _script(producer: httpx.AsyncClient, worker: httpx.AsyncClient, space: str) -> list[str]:
-    in_a_second = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+async def _run(console: Any, producer: AsyncEmitClient, killed: asyncio.Event) -> dict[str, Row]:
+    soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
     specs: list[dict[str, Any]] = [
         {"name": "send-welcome-email", "payload": {"to": "ada@example.com"}},
-        {"name": "resize-image", "payload": {"key": "cat.png", "width": 640}, "maxRetries": 2},
-        {"name": "nightly-report", "payload": {"day": "today"}, "scheduledFor": in_a_second},
-        {"name": "slow-export", "payload": {"rows": 10_000}},
+        {"name": "resize-image", "payload": {"key": "cat.png", "width": 640}, "max_retries": 2},
+        {"name": "transcode-video", "payload": {"source": "clip", "formats": ["720p", "1080p"]}},
+        {"name": "nightly-report", "payload": {"day": "today"}, "scheduled_for": soon},
+        {"name": "slow-export", "payload": {"rows": 1000}},
     ]
-    refs = (await producer.post(f"/spaces/{space}/jobs", json=specs)).raise_for_status().json()
+    rows: dict[str, Row] = {}
+    done = asyncio.Event()
+    stream = producer.realtime.space()
+    watcher = asyncio.create_task(_watch(console, stream, rows, done))
+    refs = await producer.jobs.create(specs)
     for spec, ref in zip(specs, refs, strict=True):
-        say("producer", f"created {spec['name']} ({ref['status']})")
-    export_id = refs[3]["id"]
-    done: set[str] = set()
-    while len(done) < 3:
-        polled = await worker.post(f"/spaces/{space}/jobs/poll", json={"count": 5})
-        jobs = polled.raise_for_status().json()["jobs"]
-        if not jobs:
-            await asyncio.sleep(0.1)
-            continue
-        for job in jobs:
-            if job["name"] == "slow-export":
-                await _start(worker, job)
-                reason = {"reason": "cancelled by the producer"}
-                await producer.post(f"/jobs/{export_id}/kill", json=reason)
-                say("producer", "killed slow-export")
-                late = await worker.post(f"/jobs/{export_id}/progress", json={"percent": 20,
-                                         "message": "still exporting"})  # fmt: skip
-                say(
-                    "worker",
-                    f"slow-export progress answered {late.status_code} {late.json()['code']}",
-                )
-            elif await _work(worker, job):
-                done.add(job["id"])
-    return [ref["id"] for ref in refs]
+        rows.setdefault(ref.id, Row(spec["name"]))
+    export = refs[-1].id
+    await killed.wait()
+    await producer.jobs.kill(export, "cancelled by the producer")
+    await asyncio.wait_for(done.wait(), 30)
+    watcher.cancel()
+    return rows
 
 
-async def _start(worker: httpx.AsyncClient, job: dict[str, Any]) -> None:
-    attempt = f" (attempt {job['attemptNumber']})" if job["attemptNumber"] else ""
-    say("worker", f"claimed {job['name']}{attempt}")
-    (await worker.post(f"/jobs/{job['id']}/ack")).raise_for_status()
+async def _watch(console: Any, stream: Any, rows: dict[str, Row], done: asyncio.Event) -> None:
+    from rich.live import Live
+
+    with Live(_table(rows), console=console, refresh_per_second=12, transient=False) as live:
+        async for event in stream:
+            if not event.job_id:  # `connected`: the stream's own greeting
+                continue
+            row = rows.setdefault(event.job_id, Row(event.job_name or "?"))
+            _apply(row, event)
+            if not console.is_terminal and event.type in {
+                "retried",
+                "completed",
+                "dead",
+                "killed",
+                "scheduled",
+            }:
+                console.print(f"  {row.name:<20} {event.type}{_detail(event)}")
+            live.update(_table(rows))
+            finished = [r for r in rows.values() if r.status in {"completed", "dead", "killed"}]
+            if len(rows) == len(PLAN) and len(finished) == len(PLAN):
+                done.set()
 
 
-async def _work(worker: httpx.AsyncClient, job: dict[str, Any]) -> bool:
-    """Run one job; returns True when it completed."""
-    await _start(worker, job)
-    path = f"/jobs/{job['id']}"
-    log = "\n".join(
-        json.dumps({"level": level, "message": message})
-        for level, message in [("info", f"starting {job['name']}"), ("debug", "payload ok")]
-    )
-    await worker.post(f"{path}/logs", content=log, headers={"content-type": "application/x-ndjson"})
-    progress = {"percent": 50, "message": "halfway", "subProgress": {"io": {"percent": 80}}}
-    await worker.post(f"{path}/progress", json=progress)
-    await worker.post(f"{path}/checkpoint", json={"step": 1})
-    if job["name"] == "resize-image" and job["attemptNumber"] == 0:
-        await worker.post(f"{path}/fail", json={"error": "image service timed out"})
-        say("worker", "resize-image failed: image service timed out (will retry)")
-        return False
-    result = {"ok": True, "handledBy": "demo-worker"}
-    (await worker.post(f"{path}/complete", json={"result": result})).raise_for_status()
-    say("worker", f"completed {job['name']}")
-    return True
+def _apply(row: Row, event: Any) -> None:
+    if event.type in {"created", "scheduled", "pending", "delivered", "running", "retried",
+                      "completed", "dead", "killed"}:  # fmt: skip
+        row.status = event.status or event.type
+    if event.type == "progress" and isinstance(event.data, dict):
+        row.percent = float(event.data.get("percent", 0))
+        row.message = str(event.data.get("message", ""))
+    elif event.type == "retried" and isinstance(event.data, dict):
+        row.attempt = int(event.data.get("attemptNumber", row.attempt))
+        row.percent, row.message = 0.0, f"retrying: {event.data.get('error')}"
+    elif event.type == "completed":
+        row.percent, row.message = 100.0, "done"
+    elif event.type == "killed":
+        row.message = "killed"
 
 
-async def _summary(producer: httpx.AsyncClient, ids: list[str]) -> int:
-    print(f"\n  {'job':<20} {'status':<10} {'attempt':>7}  {'events':>6}  {'logs':>4}  result")
+def _detail(event: Any) -> str:
+    if isinstance(event.data, dict) and event.type in {"retried", "killed", "dead"}:
+        return f": {json.dumps(event.data)}"
+    return ""
+
+
+def _table(rows: dict[str, Row]) -> Any:
+    from rich.progress_bar import ProgressBar
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("job", "status", "try", "progress", ""):
+        table.add_column(column)
+    for row in rows.values():
+        bar = ProgressBar(total=100, completed=row.percent, width=24)
+        table.add_row(row.name, row.status, str(row.attempt), bar, row.message[:48])
+    return table
+
+
+async def _summary(console: Any, producer: AsyncEmitClient, rows: dict[str, Row]) -> int:
+    from rich.table import Table
+
+    console.print()
+    table = Table(title="Read back from the server")
+    for column in ("job", "status", "attempt", "events", "logs", "result"):
+        table.add_column(column)
     ok = True
-    for job_id in ids:
-        job = (await producer.get(f"/jobs/{job_id}")).raise_for_status().json()
-        logs = (await producer.get(f"/jobs/{job_id}/logs")).raise_for_status().json()["logs"]
-        result = json.dumps(job["result"])
-        print(
-            f"  {job['name']:<20} {job['status']:<10} {job['attemptNumber']:>7}"
-            f"  {len(job['events']):>6}  {len(logs):>4}  {result}"
-        )
-        ok &= EXPECTED[job["name"]] == (job["status"], job["attemptNumber"])
-    print("\nAll four jobs ended as planned." if ok else "\nSome jobs did not end as planned.")
+    for job_id in rows:
+        job = await producer.jobs.get(job_id)
+        logs = await producer.jobs.logs(job_id)
+        result = json.dumps(job.result)
+        shown = result if len(result) < 60 else result[:57] + "..."
+        counts = (str(job.attempt_number), str(len(job.events)), str(len(logs.logs)))
+        table.add_row(job.name, job.status, *counts, shown)
+        ok &= PLAN.get(job.name) == (job.status, job.attempt_number)
+    console.print(table)
+    console.print(
+        "Every job ended as planned." if ok else "[red]Some jobs did not end as planned.[/]"
+    )
     return 0 if ok else 1

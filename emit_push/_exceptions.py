@@ -31,12 +31,12 @@ in :func:`error_from_response` and :func:`error_from_transport`, and chained wit
 
 from __future__ import annotations
 
-import email.utils
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:  # httpx comes with the first request; an app's import needs only the classes
+    import httpx
 
 __all__ = [
     "APIConnectionError",
@@ -237,6 +237,8 @@ def error_from_response(response: httpx.Response, method: str, url: str) -> APIE
 
 def error_from_transport(exc: httpx.HTTPError, method: str, url: str) -> APIConnectionError:
     """The error for an httpx failure that left us without an answer."""
+    import httpx  # loaded already: it raised ``exc``
+
     # Only a connection that never opened proves the server did not see the request.
     unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
     name = type(exc).__name__
@@ -261,6 +263,8 @@ def parse_retry_after(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
+    import email.utils  # rare: most services send seconds
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

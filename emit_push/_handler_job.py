@@ -12,17 +12,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from typing_extensions import TypeVar as DefaultTypeVar
 
-from ._endpoints import Call
 from ._exceptions import EmitError, JobKilledError
-from ._job import AsyncClaimedJob, AsyncRunner, ClaimedJob
-from ._logger import LoggerOptions
-from ._models import JobDescriptor
+from ._job import AsyncClaimedJob, ClaimedJob
+
+if TYPE_CHECKING:
+    from ._endpoints import Call
+    from ._job import AsyncRunner
+    from ._logger import LoggerOptions
+    from ._models import JobDescriptor
 
 __all__ = ["DeadlineExceeded", "Job", "RunState", "SyncJob"]
 
@@ -36,17 +38,32 @@ class DeadlineExceeded(EmitError):
     """Raised at a job call made after the run's deadline passed (and the job was failed)."""
 
 
-@dataclass(slots=True)
 class RunState:
     """What the views of one run share: the deadline, and how the run has ended so far."""
 
-    deadline: float | None = None
-    """``time.monotonic()`` by which the run must be over; None: no deadline."""
-    settled: str | None = None
-    """``completed``/``failed``/``killed`` once the handler itself settled the job."""
-    stopped: BaseException | None = None
-    """Why the run was stopped (killed, deadline); later calls raise it."""
-    on_killed: Callable[[], object] = field(default=lambda: None)
+    # A plain class: a dataclass's generated methods would be built at every cold start.
+    __slots__ = ("deadline", "on_killed", "settled", "stopped")
+
+    def __init__(
+        self,
+        deadline: float | None = None,
+        settled: str | None = None,
+        stopped: BaseException | None = None,
+        on_killed: Callable[[], object] = lambda: None,
+    ) -> None:
+        self.deadline = deadline
+        """``time.monotonic()`` by which the run must be over; None: no deadline."""
+        self.settled = settled
+        """``completed``/``failed``/``killed`` once the handler itself settled the job."""
+        self.stopped = stopped
+        """Why the run was stopped (killed, deadline); later calls raise it."""
+        self.on_killed = on_killed
+
+    def __repr__(self) -> str:
+        return (
+            f"RunState(deadline={self.deadline!r}, settled={self.settled!r}, "
+            f"stopped={self.stopped!r})"
+        )
 
     def remaining(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.monotonic()

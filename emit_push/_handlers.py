@@ -13,12 +13,14 @@ import inspect
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
-
-from pydantic import TypeAdapter
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._exceptions import ConfigurationError
-from ._logger import LoggerOptions
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
+
+    from ._logger import LoggerOptions
 
 __all__ = ["UNSET", "Handler", "JobOptions", "KeepaliveInterval", "OnError", "make_handler"]
 
@@ -68,7 +70,7 @@ class JobOptions:
             raise ConfigurationError("max_runtime must be a positive number of seconds")
         if not (_positive(self.deadline_margin) or self.deadline_margin == 0):
             raise ConfigurationError("deadline_margin must be a number of seconds >= 0")
-        if self.logger is not None and not isinstance(self.logger, LoggerOptions):
+        if self.logger is not None and not _is_logger_options(self.logger):
             raise ConfigurationError("logger must be a LoggerOptions")
 
     def keepalive_every(self, timeout_seconds: float) -> float | None:
@@ -83,6 +85,12 @@ class JobOptions:
 
 def _positive(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+def _is_logger_options(value: object) -> bool:
+    from ._logger import LoggerOptions  # loaded already when one was made
+
+    return isinstance(value, LoggerOptions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +121,11 @@ def make_handler(
         raise ConfigurationError(f"{name}: a def handler receives SyncJob, not Job")
     if payload is UNSET:
         payload = declared
-    adapter = None if payload in (None, Any) else TypeAdapter(payload)
+    if payload in (None, Any):
+        return Handler(name, func, is_async, None, options)
+    from pydantic import TypeAdapter  # only for a typed payload
+
+    adapter: TypeAdapter[Any] = TypeAdapter(payload)
     return Handler(name, func, is_async, adapter, options)
 
 

@@ -14,17 +14,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Generic, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
 from typing_extensions import TypeVar as DefaultTypeVar
 
-from . import _endpoints as ep
-from ._delivery import Delivery, LogCursor, deliver
-from ._endpoints import Call
 from ._exceptions import JobKilledError
-from ._logger import Batch, JobLogger, LogBuffer, LoggerOptions
-from ._models import JobDescriptor, JobDetails, JobProgress, JobState, LogPage
-from ._shipping import TaskShipper, ThreadShipper
+
+# The job classes are defined at import (``Job`` subclasses them); what a job does is
+# imported when a job is made or a call is built: the endpoints, the models, the logger
+# and its shippers come with a worker's first job, not with its import.
+if TYPE_CHECKING:
+    from ._delivery import Delivery
+    from ._endpoints import Call
+    from ._logger import Batch, JobLogger, LoggerOptions
+    from ._models import JobDescriptor, JobDetails, JobProgress, JobState, LogPage
+    from ._shipping import TaskShipper, ThreadShipper
 
 __all__ = ["AsyncClaimedJob", "AsyncRunner", "ClaimedJob", "SyncRunner"]
 
@@ -57,6 +61,9 @@ class _Core:
         options: LoggerOptions | None,
         shipper_type: type[ThreadShipper] | type[TaskShipper],
     ) -> None:
+        from ._delivery import LogCursor, deliver
+        from ._logger import JobLogger, LogBuffer, LoggerOptions
+
         options = options or LoggerOptions()
         buffer = LogBuffer(options)
         job_id, gzip, cursor = descriptor.id, options.gzip, LogCursor()
@@ -161,6 +168,8 @@ class AsyncClaimedJob(_JobView[P]):
         *,
         logger: LoggerOptions | None = None,
     ) -> None:
+        from ._shipping import TaskShipper
+
         super().__init__(_Core(descriptor, runner, logger, TaskShipper), runner, descriptor.payload)
 
     def with_payload(self, payload: Q) -> AsyncClaimedJob[Q]:
@@ -176,52 +185,74 @@ class AsyncClaimedJob(_JobView[P]):
             raise
 
     async def _flushed(self) -> None:
+        from ._shipping import TaskShipper  # loaded with the job
+
         assert isinstance(self._core.shipper, TaskShipper)
         await self._core.shipper.flush()
 
     async def ack(self) -> JobState:
         """Start running the job (``delivered`` → ``running``)."""
+        from . import _endpoints as ep
+
         return await self._run(ep.ack(self.id, self.attempt_number))
 
     async def progress(
         self, percent: float, message: str, sub_progress: Mapping[str, Any] | None = None
     ) -> JobState:
         """Report progress (0-100); re-arms the timeout."""
+        from . import _endpoints as ep
+
         return await self._run(ep.progress(self.id, percent, message, sub_progress))
 
     async def checkpoint(self, data: Mapping[str, Any]) -> JobState:
         """Store ``data`` as the job's checkpoint; re-arms the timeout."""
+        from . import _endpoints as ep
+
         return await self._run(ep.checkpoint(self.id, data))
 
     async def event(self, data: Mapping[str, Any]) -> JobState:
         """Record a custom event."""
+        from . import _endpoints as ep
+
         return await self._run(ep.event(self.id, data))
 
     async def keepalive(self) -> JobState:
         """Re-arm the timeout."""
+        from . import _endpoints as ep
+
         return await self._run(ep.keepalive(self.id))
 
     async def complete(self, result: Any = None) -> JobState:
         """Send the logs, then finish the job with ``result``."""
+        from . import _endpoints as ep
+
         await self._flushed()
         return await self._run(ep.complete(self.id, result, self.attempt_number))
 
     async def fail(self, error: str | BaseException) -> JobState:
         """Send the logs, then fail this attempt; the job retries while it has retries."""
+        from . import _endpoints as ep
+
         await self._flushed()
         return await self._run(ep.fail(self.id, error, self.attempt_number))
 
     async def kill(self, reason: str | None = None) -> JobState:
         """Send the logs, then stop the job for good."""
+        from . import _endpoints as ep
+
         await self._flushed()
         return await self._run(ep.kill(self.id, reason))
 
     async def get_details(self) -> JobDetails:
         """The job as the service has it now, with its event history."""
+        from . import _endpoints as ep
+
         return await self._run(ep.get(self.id))
 
     async def get_progress(self) -> JobProgress:
         """The job's latest progress."""
+        from . import _endpoints as ep
+
         return await self._run(ep.get_progress(self.id))
 
     async def get_logs(
@@ -234,11 +265,15 @@ class AsyncClaimedJob(_JobView[P]):
         q: str | None = None,
     ) -> LogPage:
         """A page of the job's logs, oldest first (see ``client.jobs.logs``)."""
+        from . import _endpoints as ep
+
         query = ep.logs(self.id, after=after, before=before, limit=limit, level=level, q=q)
         return await self._run(query)
 
     async def aclose(self) -> None:
         """Send every buffered log entry. Never raises."""
+        from ._shipping import TaskShipper  # loaded with the job
+
         assert isinstance(self._core.shipper, TaskShipper)
         await self._core.shipper.aclose()
 
@@ -269,6 +304,8 @@ class ClaimedJob(_JobView[P]):
         *,
         logger: LoggerOptions | None = None,
     ) -> None:
+        from ._shipping import ThreadShipper
+
         super().__init__(
             _Core(descriptor, runner, logger, ThreadShipper), runner, descriptor.payload
         )
@@ -286,52 +323,74 @@ class ClaimedJob(_JobView[P]):
             raise
 
     def _flushed(self) -> None:
+        from ._shipping import ThreadShipper  # loaded with the job
+
         assert isinstance(self._core.shipper, ThreadShipper)
         self._core.shipper.flush()
 
     def ack(self) -> JobState:
         """Start running the job (``delivered`` → ``running``)."""
+        from . import _endpoints as ep
+
         return self._run(ep.ack(self.id, self.attempt_number))
 
     def progress(
         self, percent: float, message: str, sub_progress: Mapping[str, Any] | None = None
     ) -> JobState:
         """Report progress (0-100); re-arms the timeout."""
+        from . import _endpoints as ep
+
         return self._run(ep.progress(self.id, percent, message, sub_progress))
 
     def checkpoint(self, data: Mapping[str, Any]) -> JobState:
         """Store ``data`` as the job's checkpoint; re-arms the timeout."""
+        from . import _endpoints as ep
+
         return self._run(ep.checkpoint(self.id, data))
 
     def event(self, data: Mapping[str, Any]) -> JobState:
         """Record a custom event."""
+        from . import _endpoints as ep
+
         return self._run(ep.event(self.id, data))
 
     def keepalive(self) -> JobState:
         """Re-arm the timeout."""
+        from . import _endpoints as ep
+
         return self._run(ep.keepalive(self.id))
 
     def complete(self, result: Any = None) -> JobState:
         """Send the logs, then finish the job with ``result``."""
+        from . import _endpoints as ep
+
         self._flushed()
         return self._run(ep.complete(self.id, result, self.attempt_number))
 
     def fail(self, error: str | BaseException) -> JobState:
         """Send the logs, then fail this attempt; the job retries while it has retries."""
+        from . import _endpoints as ep
+
         self._flushed()
         return self._run(ep.fail(self.id, error, self.attempt_number))
 
     def kill(self, reason: str | None = None) -> JobState:
         """Send the logs, then stop the job for good."""
+        from . import _endpoints as ep
+
         self._flushed()
         return self._run(ep.kill(self.id, reason))
 
     def get_details(self) -> JobDetails:
         """The job as the service has it now, with its event history."""
+        from . import _endpoints as ep
+
         return self._run(ep.get(self.id))
 
     def get_progress(self) -> JobProgress:
         """The job's latest progress."""
+        from . import _endpoints as ep
+
         return self._run(ep.get_progress(self.id))
 
     def get_logs(
@@ -344,11 +403,15 @@ class ClaimedJob(_JobView[P]):
         q: str | None = None,
     ) -> LogPage:
         """A page of the job's logs, oldest first (see ``client.jobs.logs``)."""
+        from . import _endpoints as ep
+
         query = ep.logs(self.id, after=after, before=before, limit=limit, level=level, q=q)
         return self._run(query)
 
     def close(self) -> None:
         """Send every buffered log entry. Never raises."""
+        from ._shipping import ThreadShipper  # loaded with the job
+
         assert isinstance(self._core.shipper, ThreadShipper)
         self._core.shipper.close()
 

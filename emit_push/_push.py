@@ -11,12 +11,13 @@ messages name exactly what is wrong, and no schema is built at cold start.
 
 from __future__ import annotations
 
-import hmac
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from ._push_auth import MAX_PUSH_BYTES, PushAuth
 
 __all__ = [
     "MAX_PUSH_BYTES",
@@ -26,9 +27,6 @@ __all__ = [
     "PushStatus",
     "check_push",
 ]
-
-MAX_PUSH_BYTES = 64 * 1024
-"""A push is a few hundred bytes; anything this large is not one."""
 
 PushStatus = Literal["completed", "failed", "killed", "skipped", "ignored", "accepted"]
 """How a push ended (``accepted``: queued to run after the answer, in background mode)."""
@@ -89,47 +87,6 @@ class PushResult:
         content = json.dumps(self.body(), separators=(",", ":"), ensure_ascii=False).encode()
         headers = [("content-type", "application/json"), *self.headers.items()]
         return self.http_status, headers, content
-
-
-@dataclass(frozen=True)
-class PushAuth:
-    """The push secrets to accept, and where the sender puts them.
-
-    emit.run does not sign pushes; the secret is a custom header set in the space's push
-    settings. In ``Authorization`` it is sent as ``Bearer <secret>``; in any other header,
-    as is. Several secrets may be valid at once, for rotation. Compared in constant time.
-    """
-
-    secrets: tuple[str, ...] = field(default=(), repr=False)
-    header: str = "authorization"
-
-    @classmethod
-    def of(cls, secrets: str | Sequence[str] | None, header: str) -> PushAuth:
-        if secrets is None:
-            found: tuple[str, ...] = ()
-        elif isinstance(secrets, str):
-            found = tuple(s.strip() for s in secrets.split(",") if s.strip())
-        else:
-            found = tuple(s.strip() for s in secrets if s.strip())
-        return cls(found, header.strip().lower())
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.secrets)
-
-    def accepts(self, headers: Mapping[str, str]) -> bool:
-        if not self.secrets:
-            return True
-        value = headers.get(self.header, "").strip()
-        if self.header == "authorization":
-            scheme, _, value = value.partition(" ")
-            if scheme.lower() != "bearer":
-                return False
-            value = value.strip()
-        given = value.encode()
-        # Compare against every secret (no early exit), each in constant time.
-        matches = [hmac.compare_digest(given, secret.encode()) for secret in self.secrets]
-        return any(matches)
 
 
 def check_push(

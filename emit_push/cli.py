@@ -1,7 +1,11 @@
 """The ``emit-push`` command.
 
-emit-push server [--host H] [--port 8787] [--db PATH|:memory:] [--space-id ID] ...
-emit-push demo
+emit-push demo                      everything on the embedded defaults
+emit-push server [--port 8787] ...  the local emit server
+emit-push dev APP [--reload]        your app's push endpoint against a local server
+emit-push worker APP                your app's handlers as a polling worker
+emit-push jobs create|get|list|logs|kill ...
+emit-push watch JOB_ID | --space    live progress, status and logs
 """
 
 from __future__ import annotations
@@ -18,6 +22,11 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from ._cli_common import CliError
+from ._cli_dev import add_dev_parsers, run_dev, run_worker
+from ._cli_jobs import add_jobs_parser, run_jobs
+from ._cli_watch import add_watch_parser, run_watch
+
 if TYPE_CHECKING:  # the server's imports stay out of `emit-push --help`
     import uvicorn
 
@@ -26,16 +35,15 @@ if TYPE_CHECKING:  # the server's imports stay out of `emit-push --help`
 __all__ = ["main"]
 
 
-class CliError(Exception):
-    """A one-line error for the user, with the fix when it is known."""
-
-
 def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(f"EMIT_SERVER_{name}", default)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="emit-push", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="emit-push",
+        description="Run emit.run jobs: the local emit server, your app against it, job tools.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     server = sub.add_parser(
@@ -62,7 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     server.add_argument("--rate-limit", default=_env("RATE_LIMIT"), help="requests/s per key")
     server.add_argument("--log-level", default=_env("LOG_LEVEL", "warning"))
 
-    sub.add_parser("demo", help="start a server and run a scripted job lifecycle against it")
+    sub.add_parser("demo", help="run the server, an app and a handful of jobs, live")
+    add_dev_parsers(sub)
+    add_jobs_parser(sub)
+    add_watch_parser(sub)
     return parser
 
 
@@ -72,9 +83,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "server":
             return _serve(args)
-        from ._demo import run_demo
+        if args.command == "demo":
+            from ._demo import run_demo
 
-        return asyncio.run(run_demo())
+            return asyncio.run(run_demo())
+        commands: dict[str, Callable[[argparse.Namespace], int]] = {
+            "dev": run_dev,
+            "worker": run_worker,
+            "jobs": run_jobs,
+            "watch": run_watch,
+        }
+        return commands[args.command](args)
     except CliError as exc:
         print(f"emit-push: {exc}", file=sys.stderr)
         return 2
@@ -238,7 +257,8 @@ class RedactKeys(logging.Filter):
         return True
 
 
-_SECRET = re.compile(r"((?:^|[?&;\s])(?:token|api_key|apiKey|key)=)[^&\s\"']*|\bemit_[\w-]+")
+# Keys look like `emit_` and 20+ URL-safe characters (not `emit_push`, a module path).
+_SECRET = re.compile(r"((?:^|[?&;\s])(?:token|api_key|apiKey|key)=)[^&\s\"']*|\bemit_[\w-]{20,}")
 
 
 def redact_keys(text: str) -> str:

@@ -16,6 +16,7 @@ import uvicorn
 
 from emit_push.cli import bind
 from emit_push.server import API_PREFIX, EmitServer, KeySpec, ServerConfig
+from tests.processes import Process
 
 SPACE = "01JTESTSPACE00000000000000"
 OTHER_SPACE = "01JOTHERSPACE0000000000000"
@@ -167,3 +168,11 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     server = LiveServer(make_config(db_path=str(tmp_path / "emit.sqlite3")))
     yield server
     server.stop()
+
+
+@pytest.fixture
+def processes() -> Iterator[list[Process]]:
+    started: list[Process] = []
+    yield started
+    for process in started:
+        process.close()

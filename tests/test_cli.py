@@ -5,15 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import queue
 import re
 import signal
 import socket
 import sqlite3
 import subprocess
-import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,64 +17,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from emit_push.cli import main
-
-EMIT = [sys.executable, "-m", "emit_push.cli"]
-
-
-class Process:
-    """A child process whose output lines can be awaited with a timeout."""
-
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
-        self.proc = subprocess.Popen(
-            [*EMIT, *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, **(env or {})},
-        )
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.output: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line)
-        self.lines.put(None)
-
-    def wait_for(self, text: str, timeout: float = 20) -> str:
-        """All output up to and including the first line that contains ``text``."""
-        while True:
-            line = self.lines.get(timeout=timeout)
-            if line is None:
-                raise AssertionError(f"exited before {text!r}:\n{''.join(self.output)}")
-            self.output.append(line)
-            if text in line:
-                return "".join(self.output)
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(20)
-        self._reader.join(20)
-        assert self.proc.stdout is not None
-        self.proc.stdout.close()
-
-    def stop(self, signum: int = signal.SIGINT) -> tuple[int, str]:
-        self.proc.send_signal(signum)
-        code = self.proc.wait(20)
-        while (line := self.lines.get(timeout=20)) is not None:
-            self.output.append(line)
-        return code, "".join(self.output)
-
-
-@pytest.fixture
-def processes() -> Iterator[list[Process]]:
-    started: list[Process] = []
-    yield started
-    for process in started:
-        process.close()
+from tests.processes import EMIT, Process
 
 
 def banner(text: str) -> dict[str, str]:
@@ -247,9 +186,20 @@ def test_busy_port_is_reported(processes: list[Process]) -> None:
     assert "--port" in result.stderr
 
 
-def test_demo_runs_a_lifecycle_and_exits_0() -> None:
-    result = subprocess.run([*EMIT, "demo"], capture_output=True, text=True, timeout=60)
+def test_demo_runs_everything_and_exits_0() -> None:
+    env = {**os.environ, "COLUMNS": "200"}  # one table row a line
+    result = subprocess.run([*EMIT, "demo"], capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "All four jobs ended as planned." in result.stdout
-    assert re.search(r"resize-image\s+completed\s+1", result.stdout)
-    assert re.search(r"slow-export\s+killed", result.stdout)
+    out = result.stdout
+    assert "Every job ended as planned." in out
+    assert re.search(r"resize-image\s+retried: .*image service timed out", out)  # failed once
+    summary = out[out.index("Read back from the server") :]
+    for name, status, attempt in [
+        ("send-welcome-email", "completed", 0),
+        ("resize-image", "completed", 1),
+        ("transcode-video", "completed", 0),
+        ("nightly-report", "completed", 0),
+        ("slow-export", "killed", 0),
+    ]:
+        assert re.search(rf"{name}\s*│\s*{status}\s*│\s*{attempt}\s*│", summary), name
+    assert "Traceback" not in result.stderr

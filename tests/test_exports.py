@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
+import json
 import subprocess
 import sys
 import types
+
+import pytest
 
 import emit_push
 
@@ -12,10 +17,11 @@ import emit_push
 def test_all_is_sorted_and_names_every_public_member() -> None:
     public = sorted(
         name
-        for name, value in vars(emit_push).items()
+        for name in dir(emit_push)
         if not name.startswith("_")
         and name != "annotations"  # left by `from __future__ import annotations`
-        and not isinstance(value, types.ModuleType)  # submodules other tests imported (cli)
+        # submodules: those other tests imported (cli), and the package's own imports
+        and not isinstance(getattr(emit_push, name), types.ModuleType)
     )
     assert emit_push.__all__ == sorted(emit_push.__all__)
     assert sorted(set(emit_push.__all__) - {"__version__"}) == public
@@ -28,14 +34,61 @@ def test_every_export_is_documented() -> None:
             assert getattr(emit_push, name).__doc__, name
 
 
-def test_importing_the_package_loads_no_server_or_platform_code() -> None:
-    code = (
-        "import emit_push, sys; "
-        "heavy = ('starlette', 'uvicorn', 'mangum', 'flask', 'functions_framework'); "
-        "print([m for m in sys.modules if m.split('.')[0] in heavy "
-        "or m.startswith('emit_push.server')])"
+def _type_checking_imports() -> dict[str, str]:
+    """What type checkers read: each name imported under ``TYPE_CHECKING``, and its module."""
+    tree = ast.parse(inspect.getsource(emit_push))
+    block = next(node for node in tree.body if isinstance(node, ast.If))
+    return {
+        alias.name: f".{node.module}"
+        for node in block.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+
+
+def test_every_export_resolves_to_the_object_type_checkers_see() -> None:
+    # The lazy loader (emit_push._SOURCE) and the TYPE_CHECKING imports name the same
+    # modules, so IDEs and mypy see exactly what `from emit_push import X` gives.
+    seen = _type_checking_imports()
+    assert sorted(seen) == sorted(set(emit_push.__all__) - {"__version__"})
+    for name, module in seen.items():
+        value = getattr(emit_push, name)
+        assert value is getattr(sys.modules[f"emit_push{module}"], name), name
+        assert name in vars(emit_push), name  # cached: the next lookup is a plain global
+
+
+def test_unknown_names_are_attribute_and_import_errors() -> None:
+    with pytest.raises(AttributeError, match="has no attribute 'Nope'"):
+        emit_push.Nope  # type: ignore[attr-defined]  # noqa: B018
+    with pytest.raises(ImportError):
+        from emit_push import Nope  # type: ignore[attr-defined]  # noqa: F401
+
+
+def _loaded_by(code: str) -> list[str]:
+    script = f"import sys\nbefore = set(sys.modules)\n{code}\n" + (
+        "import json\nprint(json.dumps(sorted(set(sys.modules) - before)))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
     ).stdout
-    assert out.strip() == "[]"
+    loaded: list[str] = json.loads(out)
+    return loaded
+
+
+def test_importing_the_package_loads_no_server_or_platform_code() -> None:
+    loaded = _loaded_by("import emit_push")
+    heavy = ("starlette", "uvicorn", "mangum", "flask", "functions_framework")
+    assert [m for m in loaded if m.split(".")[0] in heavy or m.startswith("emit_push.server")] == []
+
+
+def test_importing_the_package_loads_none_of_its_modules_nor_its_dependencies() -> None:
+    # Names are imported on first use: the package alone is its version.
+    loaded = _loaded_by("import emit_push")
+    assert [m for m in loaded if m.startswith("emit_push")] == ["emit_push", "emit_push._version"]
+    assert [m for m in loaded if m.split(".")[0] in ("httpx", "pydantic", "anyio")] == []
+
+
+def test_an_exception_alone_loads_neither_the_client_nor_httpx() -> None:
+    loaded = _loaded_by("from emit_push import EmitError, ConfigurationError")
+    assert "emit_push._exceptions" in loaded
+    assert [m for m in loaded if m.split(".")[0] == "httpx" or m == "emit_push._client"] == []

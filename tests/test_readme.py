@@ -62,6 +62,17 @@ async def test_readme_examples_run(
         jobs = (await admin.get(f"/spaces/{SPACE}/jobs", params={"status": "completed"})).json()
         assert any(j["result"] == {"ok": True} for j in jobs)
 
+        # The realtime example, on the finished job: the anonymous view's init, then the end.
+        assert await namespace["follow"](ref["id"]) == ["init"]
+
+    # The testing examples: a recording job, then the local server in-process.
+    await namespace["test_resize"]()
+    from emit_push.testing import LocalEmit
+
+    async with LocalEmit() as local:
+        await namespace["test_resize_end_to_end"](local)
+    assert callable(namespace["main"])  # the polling worker's entry point
+    assert namespace["pytest_plugins"] == ["emit_push.testing.pytest_plugin"]
     assert callable(namespace["handler"])
     assert callable(namespace["emit_push_handler"])
     assert sorted(namespace["app"].handlers) == ["resize", "send-email"]

@@ -18,10 +18,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .._push import PushResult
-
 if TYPE_CHECKING:
     from .._app import EmitPush
+    from .._push import PushResult
 
 __all__ = ["LambdaContext", "asgi_app", "remaining_time"]
 
@@ -53,6 +52,8 @@ def asgi_app(app: EmitPush, *, background: bool = False, any_path: bool = False)
     running: set[asyncio.Task[PushResult]] = set()
 
     async def push(request: Request) -> Response:
+        from .._push import PushResult  # with the first push, not at a cold start
+
         body = await _body(request, app)
         context = request.scope.get("aws.context")
         remaining = remaining_time(context)

@@ -2,15 +2,12 @@
 
 A test binds an app to the local server (or to a recording job) by copying it: the copy
 shares the handlers, options, middleware and push secret, and has its own client. Every
-reach into ``EmitPush``'s private attributes is here, in one place, until the app offers
-a public way to do it (``EmitPush.with_client``).
+reach into ``EmitPush``'s private attributes is here, in one place.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,13 +26,9 @@ def with_client(
 
     Registering handlers or middleware on the copy does not change ``app``, nor the reverse.
     """
-    bound = copy.copy(app)
-    bound._client = client
-    bound._clients = weakref.WeakKeyDictionary()
-    bound._space_id = client.space_id
-    bound._handlers = dict(app._handlers)
-    bound._middleware = [*app._middleware, *middleware]
-    bound._prepared = False
+    bound = app.with_client(client)
+    for layer in middleware:
+        bound.middleware(layer)
     return bound
 
 
@@ -57,7 +50,7 @@ def with_options(bound: EmitPush, handler: Handler, options: Mapping[str, Any]) 
 
 def push_headers(app: EmitPush) -> dict[str, str]:
     """The header a push carries when the space's push settings match the app's secret."""
-    auth = app._auth
+    auth = app.push_auth
     if not auth.secrets:
         return {}
     secret = auth.secrets[0]

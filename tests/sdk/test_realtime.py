@@ -111,7 +111,8 @@ class Streams:
 
     def api(self, key: Any = ADMIN_KEY, **options: Any) -> Any:
         client = self.sdk.client(key, **options)
-        api = (AsyncRealtime if self.sdk.is_async else Realtime)(client._config)
+        api = client.realtime
+        assert isinstance(api, AsyncRealtime if self.sdk.is_async else Realtime)
         if PROXY_OPTION:  # loopback only, whatever the environment says
             api._connect_options = {"proxy": None}
         return api

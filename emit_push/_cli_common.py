@@ -1,0 +1,133 @@
+"""What the ``emit-push`` commands share: one-line errors, client settings, app loading."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import importlib.util
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._app import EmitPush
+
+__all__ = [
+    "CliError",
+    "add_client_flags",
+    "client_settings",
+    "explained",
+    "load_app",
+]
+
+
+class CliError(Exception):
+    """A one-line error for the user, with the fix when it is known."""
+
+
+def add_client_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("emit.run settings (default: the environment)")
+    group.add_argument("--base-url", help="API base URL (EMIT_BASE_URL)")
+    group.add_argument("--space-id", help="the space (EMIT_SPACE_ID)")
+    group.add_argument("--api-key", help="an API key (EMIT_API_KEY)")
+
+
+def client_settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "base_url": getattr(args, "base_url", None),
+        "space_id": getattr(args, "space_id", None),
+        "api_key": getattr(args, "api_key", None),
+    }
+
+
+@contextlib.contextmanager
+def explained(base_url: str | None = None, job_id: str | None = None) -> Iterator[None]:
+    """Turn the SDK's errors into one clear line with the fix, no traceback."""
+    from ._exceptions import (
+        APIConnectionError,
+        APIError,
+        AuthenticationError,
+        ConfigurationError,
+        NotFoundError,
+        PermissionDeniedError,
+    )
+
+    try:
+        yield
+    except ConfigurationError as exc:
+        raise CliError(f"{exc} (or pass --space-id / --api-key / --base-url)") from None
+    except APIConnectionError as exc:
+        where = base_url or os.environ.get("EMIT_BASE_URL") or "https://emit.run/api/v1"
+        raise CliError(
+            f"cannot reach {where}: {exc.message}. Is the server running? Start one with"
+            " `emit-push server`, or point EMIT_BASE_URL at it"
+        ) from None
+    except AuthenticationError:
+        raise CliError("the API key was refused (401): check EMIT_API_KEY or --api-key") from None
+    except PermissionDeniedError as exc:
+        raise CliError(f"{exc.message} (403): use a key with that scope") from None
+    except NotFoundError:
+        shown = f"job {job_id}" if job_id else "that job"
+        raise CliError(f"{shown} does not exist in this space (404)") from None
+    except APIError as exc:
+        raise CliError(f"{exc.status} {exc.code or ''}: {exc.message}".replace("  ", " ")) from None
+
+
+def load_app(target: str) -> EmitPush:
+    """The ``EmitPush`` named by ``module:attr``, ``path/to/file.py[:attr]`` or ``module``.
+
+    Without ``:attr`` the module's one ``EmitPush`` is taken (or the default app of the
+    module-level ``on_job``, when that is what the module used).
+    """
+    from ._app import EmitPush, default_app
+
+    location, _, attr = target.partition(":")
+    module = _import(location)
+    if attr:
+        found = getattr(module, attr, None)
+        if found is None:
+            raise CliError(f"{location} has no {attr!r}")
+        if not isinstance(found, EmitPush):
+            kind = type(found).__name__
+            raise CliError(f"{target} is a {kind}, not an EmitPush: name the EmitPush instead")
+        return found
+    apps = {name: v for name, v in vars(module).items() if isinstance(v, EmitPush)}
+    if len(apps) == 1:
+        return next(iter(apps.values()))
+    if len(apps) > 1:
+        names = ", ".join(f"{location}:{name}" for name in sorted(apps))
+        raise CliError(f"{location} has several EmitPush apps; name one: {names}")
+    app = default_app()
+    if not app.handlers:
+        raise CliError(f"{location} defines no EmitPush app and no @on_job handler")
+    return app
+
+
+def _import(location: str) -> Any:
+    path = Path(location)
+    if location.endswith(".py") or path.is_file():
+        if not path.is_file():
+            raise CliError(f"no such file: {location}")
+        folder = str(path.resolve().parent)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        if spec is None or spec.loader is None:
+            raise CliError(f"cannot load {location}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[path.stem] = module
+        spec.loader.exec_module(module)
+        return module
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        return importlib.import_module(location)
+    except ModuleNotFoundError as exc:
+        if exc.name and location.startswith(exc.name):
+            raise CliError(
+                f"no module named {location!r} (run from your project's folder)"
+            ) from None
+        raise

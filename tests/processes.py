@@ -1,0 +1,64 @@
+"""Child processes of the ``emit-push`` command whose output lines can be awaited."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+EMIT = [sys.executable, "-m", "emit_push.cli"]
+
+
+class Process:
+    """A child process whose output lines can be awaited with a timeout."""
+
+    def __init__(
+        self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> None:
+        self.proc = subprocess.Popen(
+            [*EMIT, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.output: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def wait_for(self, text: str, timeout: float = 20) -> str:
+        """All output up to and including the first line that contains ``text``."""
+        while True:
+            line = self.lines.get(timeout=timeout)
+            if line is None:
+                raise AssertionError(f"exited before {text!r}:\n{''.join(self.output)}")
+            self.output.append(line)
+            if text in line:
+                return "".join(self.output)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(20)
+        self._reader.join(20)
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
+
+    def stop(self, signum: int = signal.SIGINT) -> tuple[int, str]:
+        self.proc.send_signal(signum)
+        code = self.proc.wait(20)
+        while (line := self.lines.get(timeout=20)) is not None:
+            self.output.append(line)
+        return code, "".join(self.output)
