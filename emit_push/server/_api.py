@@ -71,14 +71,15 @@ class Api:
         }
         actions["progress"]["GET"] = self.get_progress
         actions["logs"] = {"GET": self.get_logs, "POST": self.post_logs}
+        durable = self._durable
+        space_jobs: dict[str, Handler] = {"POST": self.create_jobs, "GET": self.list_jobs}
+        push: dict[str, Handler] = {"GET": self.get_push, "PUT": self.put_push}
         routes: list[BaseRoute] = [  # the busiest first: the router tries them in order
-            _route("/jobs/{job_id}/{action}", actions, "action"),
-            _route("/jobs/{job_id}", {"": {"GET": self.get_job}}),
-            _route(
-                "/spaces/{space_id}/jobs", {"": {"POST": self.create_jobs, "GET": self.list_jobs}}
-            ),
-            _route("/spaces/{space_id}/jobs/poll", {"": {"POST": self.poll}}),
-            _route("/spaces/{space_id}/push", {"": {"GET": self.get_push, "PUT": self.put_push}}),
+            _route("/jobs/{job_id}/{action}", actions, "action", durable),
+            _route("/jobs/{job_id}", {"": {"GET": self.get_job}}, durable=durable),
+            _route("/spaces/{space_id}/jobs", {"": space_jobs}, durable=durable),
+            _route("/spaces/{space_id}/jobs/poll", {"": {"POST": self.poll}}, durable=durable),
+            _route("/spaces/{space_id}/push", {"": push}, durable=durable),
             WebSocketRoute("/realtime/spaces/{space_id}", rt.space, name="space_stream"),
             WebSocketRoute("/realtime/{job_id}", rt.job, name="job_stream"),
         ]
@@ -90,6 +91,9 @@ class Api:
         return routes
 
     # -- helpers -----------------------------------------------------------------
+
+    async def _durable(self) -> None:
+        await self._s.store.durable()
 
     def _auth(self, request: Request, *scopes: str, space_id: str | None = None) -> Principal:
         principal = self._s.keyring.authenticate(key_from_headers(request.headers))
@@ -314,7 +318,12 @@ class Api:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def _route(path: str, table: dict[str, dict[str, Handler]], param: str | None = None) -> Route:
+def _route(
+    path: str,
+    table: dict[str, dict[str, Handler]],
+    param: str | None = None,
+    durable: Callable[[], Awaitable[None]] | None = None,
+) -> Route:
     """A route whose handler is chosen by a path parameter (or "") and the method.
 
     Dispatching here rather than with one Starlette route per method keeps the router's
@@ -329,7 +338,10 @@ def _route(path: str, table: dict[str, dict[str, Handler]], param: str | None = 
         if handler is None:
             allow = ", ".join(sorted({*handlers, *(["HEAD"] if "GET" in handlers else [])}))
             raise HTTPException(405, headers={"Allow": allow})
-        return await handler(request)
+        response = await handler(request)
+        if durable is not None:
+            await durable()  # answer only what is committed
+        return response
 
     route = Route(path, endpoint)
     route.methods = None  # every method reaches `endpoint`, which answers 405 itself

@@ -87,6 +87,7 @@ class EmitServer:
         self.engine.push = load_push_settings(self.store)
         self.scheduler = Scheduler(self.engine, self.config)
         self.scheduler.start()  # its first pass, made now, fires what came due while we were down
+        self.store.group_commits()
 
     async def stop(self) -> None:
         self._running -= 1

@@ -72,7 +72,8 @@ class Engine:
                 if e.history
             ]
             self.db.executemany("INSERT INTO job_events VALUES (?, ?, ?, ?, ?, ?)", rows)
-        self._sink.publish(events)
+        if events:
+            self._store.after_commit(lambda: self._sink.publish(events))
 
     def _load(self, job_id: str, space_id: str) -> Job:
         return load_job(self.db, job_id, space_id)

@@ -7,13 +7,17 @@ SQLite's WAL mode keeps readers off the writer's back.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = ["SCHEMA_VERSION", "Store"]
+
+log = logging.getLogger("emit_push.server")
 
 SCHEMA_VERSION = 1
 
@@ -101,6 +105,10 @@ class Store:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self._grouping = False
+        self._group_open = False
+        self._waiters: list[asyncio.Future[None]] = []
+        self._after: list[Callable[[], None]] = []
         # isolation_level=None: we issue BEGIN/COMMIT ourselves.
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
@@ -130,13 +138,28 @@ class Store:
                     self.conn.execute(statement)
             self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
+    def group_commits(self) -> None:
+        """From now on (the server is running), commit the writes of one loop turn at once.
+
+        Each write runs in a savepoint of one transaction that is committed by a callback
+        at the start of the next turn of the event loop: under load one commit serves many
+        requests. Answers wait for it (``durable``), and events are published after it
+        (``after_commit``), so nothing is shown or acknowledged that a crash could undo.
+        """
+        self._grouping = True
+
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction: committed on exit, rolled back on an exception.
 
         Also when COMMIT itself fails (a busy database, a deferred constraint): otherwise
         the connection would stay inside the transaction and the next BEGIN would fail.
+        With grouped commits, a savepoint of the group's transaction instead.
         """
+        if self._grouping:
+            with self._grouped():
+                yield self.conn
+            return
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.conn
@@ -147,5 +170,61 @@ class Store:
                     self.conn.execute("ROLLBACK")
             raise
 
+    @contextmanager
+    def _grouped(self) -> Iterator[None]:
+        if not self._group_open:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self._group_open = True
+            asyncio.get_running_loop().call_soon(self.commit_group)
+        self.conn.execute("SAVEPOINT write")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK TO write")
+            self.conn.execute("RELEASE write")
+            raise
+        self.conn.execute("RELEASE write")
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the current write is committed (at once if it is)."""
+        if self._group_open:
+            self._after.append(callback)
+        else:
+            callback()
+
+    async def durable(self) -> None:
+        """Return once every write made so far is committed."""
+        if self._group_open:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            await waiter
+
+    def commit_group(self) -> None:
+        """Commit the open group (the loop does this each turn; ``close`` does it last)."""
+        if not self._group_open:
+            return
+        waiters, self._waiters = self._waiters, []
+        after, self._after = self._after, []
+        self._group_open = False
+        try:
+            self.conn.execute("COMMIT")
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+            log.exception("a grouped commit failed; its %d writes are undone", len(waiters))
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(exc)
+            return
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        for callback in after:
+            try:
+                callback()
+            except Exception:
+                log.exception("an after-commit callback failed")
+
     def close(self) -> None:
+        self.commit_group()
         self.conn.close()

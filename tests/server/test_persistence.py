@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from emit_push.server import ManualClock
 from tests.conftest import SPACE, LiveServer, make_config
@@ -72,3 +73,44 @@ async def test_restart_keeps_everything_and_fires_overdue_timers(tmp_path: Path)
         live.stop()
         receiver.stop()
         callback_receiver.stop()
+
+
+async def test_an_answer_is_sent_only_once_its_write_is_committed(tmp_path: Path) -> None:
+    """Writes of one loop turn share a commit; each answer waits for it: at the moment an
+    answer goes out, another connection (another process, a crash-restart) sees its job."""
+    import asyncio
+    import json
+    import sqlite3
+
+    import httpx
+
+    from emit_push.server import EmitServer
+    from tests.conftest import ADMIN_KEY
+
+    path = tmp_path / "emit.sqlite3"
+    seen_when_answered: list[bool] = []
+    async with EmitServer(make_config(db_path=str(path))) as emit:
+        other = sqlite3.connect(path)
+
+        async def checking(scope: Any, receive: Any, send: Any) -> None:
+            async def send_checked(message: Any) -> None:
+                if message["type"] == "http.response.body" and message.get("body"):
+                    job_id = json.loads(message["body"])["id"]
+                    row = other.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,))
+                    seen_when_answered.append(row.fetchone() is not None)
+                await send(message)
+
+            await emit.app(scope, receive, send_checked)
+
+        transport = httpx.ASGITransport(app=checking)
+        try:
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://t/api/v1", headers={"x-api-key": ADMIN_KEY}
+            ) as http:
+                answers = await asyncio.gather(
+                    *(http.post(f"/spaces/{SPACE}/jobs", json={"name": f"n{n}"}) for n in range(20))
+                )
+        finally:
+            other.close()
+    assert [a.status_code for a in answers] == [201] * 20
+    assert seen_when_answered == [True] * 20
