@@ -11,6 +11,7 @@ server ends it, and the command exits 0 when every job ended as planned.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 from dataclasses import dataclass, field
@@ -159,6 +160,8 @@ async def _run(console: Any, producer: AsyncEmitClient, killed: asyncio.Event) -
     await producer.jobs.kill(export, "cancelled by the producer")
     await asyncio.wait_for(done.wait(), 30)
     watcher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watcher  # the live view's last frame is out before the summary
     return rows
 
 
