@@ -35,8 +35,8 @@ def run_watch(args: argparse.Namespace) -> int:
     with explained(args.base_url, args.job_id):
         try:
             return asyncio.run(_watch(args, console))
-        except KeyboardInterrupt:
-            return 130
+        except KeyboardInterrupt:  # how a space watch ends
+            return 0 if args.space else 130
 
 
 async def _watch(args: argparse.Namespace, console: Any) -> int:
@@ -169,17 +169,23 @@ async def _space(client: Any, console: Any) -> None:
             log.add_row(line)
         return Group(table, log)
 
-    with Live(render(), console=console, refresh_per_second=8) as live:
+    plain = not console.is_terminal  # piped: one line per event instead of a live view
+    with Live(render(), console=console, refresh_per_second=8, auto_refresh=not plain) as live:
         async for event in client.realtime.space(auto_reconnect=True):
             if event.type == "connected":
                 counts = dict(getattr(event, "counts", {}) or {})
                 known.clear()
+                if plain:
+                    shown = ", ".join(f"{status} {n}" for status, n in counts.items())
+                    console.print(f"watching space {client.space_id}: {shown}", soft_wrap=True)
                 if getattr(event, "missed", False):
                     recent.append(
                         "[yellow](reconnected: counts re-read, events in between missed)[/]"
                     )
             else:
                 recent.append(f"#{event.seq} {event.job_name or event.job_id}: {event.type}")
+                if plain:
+                    console.print(recent[-1], soft_wrap=True)
                 if event.type in _STATUS_EVENTS and event.status:
                     before = known.get(event.job_id) or await _before(client, event)
                     if (
@@ -190,7 +196,8 @@ async def _space(client: Any, console: Any) -> None:
                         counts[before] = max(0, counts[before] - 1)
                     counts[event.status] = counts.get(event.status, 0) + 1
                     known[event.job_id] = event.status
-            live.update(render())
+            if not plain:
+                live.update(render())
 
 
 async def _before(client: Any, event: Any) -> str | None:

@@ -154,6 +154,24 @@ def test_watch_follows_a_job_to_its_end(worker: Process, env: dict[str, str]) ->
     )
 
 
+def test_watch_space_prints_events_until_ctrl_c(
+    worker: Process, env: dict[str, str], processes: list[Process]
+) -> None:
+    watch = Process("watch", "--space", env=env)
+    processes.append(watch)
+    watch.wait_for("watching space")
+    job_id = run(
+        "jobs", "create", "greet", "--payload", '{"who": "dee"}', "-q", env=env
+    ).stdout.strip()
+    seen = watch.wait_for("greet: completed")
+    assert "greet: created" in seen
+    assert "greet: running" in seen
+    code, output = watch.stop(signal.SIGINT)
+    assert code == 0
+    assert "Traceback" not in output
+    assert job_id
+
+
 def test_dev_serves_the_app_with_pushes_and_reloads(
     tmp_path: Path, processes: list[Process]
 ) -> None:
