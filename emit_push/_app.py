@@ -119,6 +119,9 @@ class EmitPush:
         self._handlers: dict[str, Handler] = {}
         self._middleware: list[Middleware] = []
         self._prepared = False
+        self._warned = False
+        self._background: set[asyncio.Task[PushResult]] = set()
+        self._abort: asyncio.Event | None = None
 
     def __repr__(self) -> str:
         return f"EmitPush(handlers={sorted(self._handlers)!r})"
@@ -186,8 +189,7 @@ class EmitPush:
     def prepare(self) -> None:
         """Check the settings now (adapters call this when they are built).
 
-        Raises ``ConfigurationError`` for a missing space or key; warns once, in the
-        ``emit_push`` logger, when no push secret is set (then every push is accepted).
+        Raises ``ConfigurationError`` for a missing space or key.
         """
         if self._prepared:
             return
@@ -198,12 +200,18 @@ class EmitPush:
                 client="EmitPush", allow_async_key=True, **self._client_settings
             )
             self._space_id = settings.space_id
-        if not self._auth.enabled:
+        self._prepared = True
+
+    def serving(self) -> None:
+        """A push endpoint of this app starts: settings checked; one warning, per app,
+        when no push secret is set (then every push is accepted)."""
+        self.prepare()
+        if not self._auth.enabled and not self._warned:
+            self._warned = True
             log.warning(
                 "emit-push: no push secret (EMIT_PUSH_SECRET): every push is accepted. Set one"
                 " and add it as a custom header in the space's push settings."
             )
-        self._prepared = True
 
     @property
     def push_auth(self) -> PushAuth:
@@ -237,8 +245,19 @@ class EmitPush:
             client = self._clients[loop] = AsyncEmitClient(**self._client_settings)
         return client
 
-    async def aclose(self) -> None:
-        """Close the clients this app made (not one passed in)."""
+    async def aclose(self, grace_period: float = 30.0) -> None:
+        """Stop: background runs get ``grace_period`` seconds, then are stopped and failed
+        back (so they retry); then the clients this app made are closed.
+
+        Call it from your app's shutdown (e.g. FastAPI's lifespan) when you mount
+        ``app.asgi(background=True)``: mounted apps get no lifespan events of their own.
+        """
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=grace_period)
+            if self._abort is not None:
+                self._abort.set()
+            if self._background:
+                await asyncio.wait(set(self._background), timeout=10)
         clients, self._clients = list(self._clients.values()), weakref.WeakKeyDictionary()
         for client in clients:
             await client.aclose()
@@ -256,22 +275,52 @@ class EmitPush:
         )
 
     async def handle_push(
-        self, body: bytes, headers: Mapping[str, str], *, remaining_time: float | None = None
+        self,
+        body: bytes,
+        headers: Mapping[str, str],
+        *,
+        remaining_time: float | None = None,
+        deadline: float | None = None,
     ) -> PushResult:
-        """Handle one ``job.pending`` push; ``remaining_time`` is the platform's, in seconds.
+        """Handle one ``job.pending`` push.
 
-        Returns how it ended; ``result.http()`` is the answer to send. Raises only when a
-        handler failed and its ``stop_on_error`` asks for the error.
+        ``remaining_time`` is the seconds the platform still gives (``deadline`` the same as
+        a ``time.monotonic()`` value, when the clock started before this call). Returns how
+        it ended; ``result.http()`` is the answer to send. Raises only when a handler
+        failed and its ``stop_on_error`` asks for the error.
         """
         from ._push import PushResult
 
+        if remaining_time is not None:
+            ends = time.monotonic() + remaining_time
+            deadline = ends if deadline is None else min(deadline, ends)
         checked = self.check(body, headers)
         if isinstance(checked, PushResult):
             return checked
-        return await self.run_push(checked, remaining_time=remaining_time)
+        return await self.run_push(checked, deadline=deadline)
 
-    async def run_push(self, push: Push, *, remaining_time: float | None = None) -> PushResult:
-        """Claim and run the job of a checked push."""
+    def start_push(self, push: Push, *, deadline: float | None = None) -> PushResult:
+        """Run a checked push after answering it (background mode); the answer is 202."""
+        from ._push import PushResult
+
+        if self._abort is None:
+            self._abort = asyncio.Event()
+        task = asyncio.create_task(self._background_run(push, deadline))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return PushResult("accepted", push.job_id, http_status=202, name=push.name)
+
+    async def _background_run(self, push: Push, deadline: float | None) -> PushResult:
+        try:
+            return await self.run_push(push, deadline=deadline, abort=self._abort)
+        except Exception:  # nobody awaits this task: say what happened
+            log.exception("emit-push: the background run of job %s raised", push.job_id)
+            raise
+
+    async def run_push(
+        self, push: Push, *, deadline: float | None = None, abort: asyncio.Event | None = None
+    ) -> PushResult:
+        """Claim and run the job of a checked push; ``deadline`` is ``time.monotonic()``."""
         from ._push import PushResult
 
         handler = self.handler_for(push.name) if push.name is not None else None
@@ -291,16 +340,22 @@ class EmitPush:
         except EmitError as exc:
             message = f"emit.run refused the claim (check the worker's key): {exc}"
             return PushResult.refused(500, "claim_refused", message, job_id=push.job_id)
-        return await self.run_claimed(descriptor, remaining_time=remaining_time)
+        return await self.run_claimed(descriptor, deadline=deadline, abort=abort)
 
     async def run_claimed(
         self,
         descriptor: JobDescriptor,
         *,
         remaining_time: float | None = None,
+        deadline: float | None = None,
         abort: asyncio.Event | None = None,
     ) -> PushResult:
-        """Run a job this worker has claimed (from a push or a poll) with its handler."""
+        """Run a job this worker has claimed (from a push or a poll) with its handler.
+
+        The run's deadline is the earliest of ``deadline`` (``time.monotonic()``, e.g. the
+        platform's limit as of the push's arrival), ``remaining_time`` from now,
+        ``max_runtime`` from now, and the job's timeout when keepalives are off.
+        """
         from ._execution import execute
         from ._handler_job import Job, RunState
         from ._push import PushResult
@@ -311,8 +366,10 @@ class EmitPush:
         limits = [remaining_time, options.max_runtime]
         if options.keepalive_interval is None:  # nothing re-arms the service's timer
             limits.append(descriptor.timeout_seconds)
-        known = [limit for limit in limits if limit is not None]
-        state = RunState(deadline=started + min(known) if known else None)
+        ends = [started + limit for limit in limits if limit is not None]
+        if deadline is not None:
+            ends.append(deadline)
+        state = RunState(deadline=min(ends) if ends else None)
         driver = self.client()._driver
         job: Job[Any] = Job(driver, descriptor, logger=options.logger, state=state)
         if handler is None:
@@ -376,7 +433,7 @@ class EmitPush:
 
     # -- adapters -------------------------------------------------------------------
 
-    def asgi(self, *, background: bool = False) -> Starlette:
+    def asgi(self, *, background: bool = False, grace_period: float = 30.0) -> Starlette:
         """A Starlette app: POST ``/`` takes pushes, GET ``/health`` answers; mount it anywhere.
 
         ``background=True`` answers 202 as soon as a push is checked and runs the job
@@ -384,7 +441,7 @@ class EmitPush:
         """
         from .adapters.asgi import asgi_app
 
-        return asgi_app(self, background=background)
+        return asgi_app(self, background=background, grace_period=grace_period)
 
 
 def _claim(job_id: str) -> Any:

@@ -20,26 +20,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import inspect
 import logging
+import threading
 import time
+import typing
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-import anyio.to_thread
 import pydantic_core
 from pydantic import ValidationError
 
 from . import _endpoints as ep
 from ._endpoints import error_message
-from ._exceptions import EmitError, JobKilledError
+from ._exceptions import APIError, ConflictError, EmitError, JobKilledError
 from ._handler_job import DeadlineExceeded, Job, SyncJob
 from ._handlers import Handler
 from ._job import AsyncClaimedJob
 
-__all__ = ["Middleware", "Outcome", "execute"]
+__all__ = ["WORKER_STOPPED", "Middleware", "Outcome", "execute", "in_thread"]
+
+T = TypeVar("T")
+WORKER_STOPPED = "the worker stopped before the job finished"
 
 log = logging.getLogger("emit_push")
 
@@ -108,8 +113,7 @@ async def _run(
     async def call_handler() -> Any:
         if handler.is_async:
             return await handler.func(view)
-        call = functools.partial(handler.func, view)
-        return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+        return await in_thread(handler.func, view)
 
     chain: Callable[[], Awaitable[Any]] = call_handler
     for layer in reversed(middleware):
@@ -123,16 +127,21 @@ async def _run(
     try:
         waiting = {task} if aborted is None else {task, aborted}
         await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        # Our caller is being cancelled (a server shutting down, a stopped loop): stop the
+        # function and fail the job back, so that it is not left running until it times out.
+        await asyncio.shield(_stop(job, task, options.deadline_margin, WORKER_STOPPED))
+        raise
     finally:
         if aborted is not None:
             aborted.cancel()
     if not task.done():
+        if isinstance(state.stopped, JobKilledError):  # killed, and slow to stop: send nothing
+            task.cancel()
+            return Outcome("killed", reason="killed while running")
         stopped = abort is not None and abort.is_set()
-        why = "the worker stopped before the job finished" if stopped else "deadline exceeded"
-        state.stopped = DeadlineExceeded(f"{why}; the job was failed")
-        task.cancel()
-        await asyncio.wait({task}, timeout=options.deadline_margin / 2 or None)
-        return await _fail(job, why, reason="worker stopped" if stopped else "deadline exceeded")
+        why = WORKER_STOPPED if stopped else "deadline exceeded"
+        return await _stop(job, task, options.deadline_margin, why)
     try:
         result = task.result()
     except asyncio.CancelledError:
@@ -153,6 +162,12 @@ async def _run(
         return Outcome("killed", reason="killed while running")
     except pydantic_core.PydanticSerializationError as exc:
         return await _fail(job, f"the result is not JSON: {exc}", reason="invalid result")
+    except APIError as exc:
+        if exc.retryable or isinstance(exc, ConflictError):
+            return Outcome("failed", error=f"could not complete: {exc}", reason="complete failed")
+        # Refused for good (a result over the size limit, say): fail the job with why,
+        # rather than leave it running into its timeout and the same refusal again.
+        return await _fail(job, f"the service refused the result: {exc.message}", "invalid result")
     except EmitError as exc:
         return Outcome("failed", error=f"could not complete: {exc}", reason="complete failed")
     return Outcome("completed")
@@ -162,11 +177,13 @@ async def _handler_failed(
     handler: Handler, job: Job[Any], view: Job[Any] | SyncJob[Any], exc: Exception
 ) -> Outcome:
     options = handler.options
-    if options.on_error is not None:
+    on_error = options.on_error
+    if on_error is not None:
         try:
-            called = options.on_error(exc, view)
-            if inspect.isawaitable(called):
-                await called
+            if _is_async(on_error):  # on the loop: it gets the async job
+                await typing.cast(Awaitable[None], on_error(exc, job))
+            else:  # in a thread: a SyncJob's calls must not block the loop they run on
+                await in_thread(on_error, exc, view)
         except Exception:
             log.exception("on_error of %r raised", handler.name)
     keep = exc if options.stop_on_error else None
@@ -177,6 +194,54 @@ async def _handler_failed(
         return Outcome("failed", error=error_message(exc), reason=reason, exception=keep)
     outcome = await _fail(job, exc)
     return Outcome(outcome.status, outcome.error, outcome.reason, keep)
+
+
+async def _stop(job: Job[Any], task: asyncio.Task[Any], margin: float, why: str) -> Outcome:
+    """Stop the function (the deadline, or a stopping worker) and fail the job back."""
+    job._state.stopped = DeadlineExceeded(f"{why}; the job was failed")
+    task.cancel()
+    await asyncio.wait({task}, timeout=max(margin / 2, 0.1))  # let it wind down, briefly
+    reason = "worker stopped" if why == WORKER_STOPPED else "deadline exceeded"
+    return await _fail(job, why, reason=reason)
+
+
+def in_thread(func: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+    """Run a ``def`` function in a daemon thread of its own; await its result.
+
+    Not anyio's worker threads: those are joined at interpreter exit, so an abandoned
+    function (past its deadline, on a stopped worker) would keep the process alive. A
+    daemon thread is left to finish, or to die with the process.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(outcome: Callable[[Any], None], value: Any) -> None:
+        if not future.done():
+            outcome(value)
+
+    def run() -> None:
+        try:
+            result = context.run(func, *args)
+        except BaseException as exc:
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
+                loop.call_soon_threadsafe(settle, future.set_exception, exc)
+        else:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(settle, future.set_result, result)
+
+    threading.Thread(
+        target=run, name=f"emit-{getattr(func, '__name__', 'job')}", daemon=True
+    ).start()
+    return future
+
+
+def _is_async(func: Callable[..., Any]) -> bool:
+    while isinstance(func, functools.partial):
+        func = func.func
+    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
+        getattr(func, "__call__", None)  # noqa: B004 - a callable object's method
+    )
 
 
 async def _fail(job: Job[Any], error: str | BaseException, reason: str | None = None) -> Outcome:

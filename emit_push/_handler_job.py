@@ -157,6 +157,11 @@ class SyncJob(ClaimedJob[P]):
         self._on_loop(self._job.aclose())
 
     def _on_loop(self, coroutine: Any) -> Any:
+        try:
+            _off_loop(self._loop)
+        except RuntimeError:
+            coroutine.close()
+            raise
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
 
 
@@ -170,8 +175,21 @@ class _LoopRunner:
     def run(self, call: Call[T]) -> T:
         if self._job._state.stopped is not None:  # fail fast, without a trip to the loop
             raise self._job._state.stopped
+        _off_loop(self._loop)
         future = asyncio.run_coroutine_threadsafe(self._job._run(call), self._loop)
         return future.result()
+
+
+def _off_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """A SyncJob call from the loop's own thread would wait for itself forever."""
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    if running is loop:
+        raise RuntimeError(
+            "a SyncJob was called from async code on its event loop; use the async Job there"
+        )
 
 
 def _wall(state: RunState) -> datetime | None:

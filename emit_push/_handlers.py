@@ -7,9 +7,11 @@ it is ``async def``, which payload type it declares (``Job[Model]``) and the pyd
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import inspect
+import re
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -114,7 +116,7 @@ def make_handler(
     if not callable(func):
         raise ConfigurationError(f"on_job({name!r}) must decorate a function")
     is_async = _is_async(func)
-    declared, job_class = _declared(func)
+    declared, job_class = _declared(name, func, strict=payload is UNSET)
     if job_class is not None and job_class.__name__ == "SyncJob" and is_async:
         raise ConfigurationError(f"{name}: an async def handler receives Job, not SyncJob")
     if job_class is not None and job_class.__name__ == "Job" and not is_async:
@@ -123,9 +125,15 @@ def make_handler(
         payload = declared
     if payload in (None, Any):
         return Handler(name, func, is_async, None, options)
-    from pydantic import TypeAdapter  # only for a typed payload
+    from pydantic import PydanticUserError, TypeAdapter  # only for a typed payload
 
-    adapter: TypeAdapter[Any] = TypeAdapter(payload)
+    try:
+        adapter: TypeAdapter[Any] = TypeAdapter(payload)
+    except PydanticUserError as exc:
+        shown = getattr(payload, "__name__", repr(payload))
+        raise ConfigurationError(
+            f"{name}: payloads cannot be validated as {shown} ({exc.message.splitlines()[0]})"
+        ) from None
     return Handler(name, func, is_async, adapter, options)
 
 
@@ -138,20 +146,44 @@ def _is_async(func: Callable[..., Any]) -> bool:
     return inspect.iscoroutinefunction(call)
 
 
-def _declared(func: Callable[..., Any]) -> tuple[Any, type | None]:
-    """The payload type of ``job: Job[Model]`` (or ``SyncJob[Model]``), and that class."""
+def _declared(name: str, func: Callable[..., Any], *, strict: bool) -> tuple[Any, type | None]:
+    """The payload type of ``job: Job[Model]`` (or ``SyncJob[Model]``), and that class.
+
+    Only the first parameter's annotation is read. One that names ``Job``/``SyncJob`` but
+    cannot be resolved is an error: silently running without validation would be worse.
+    """
     from ._handler_job import Job, SyncJob
 
+    target = func
+    while isinstance(target, functools.partial):
+        target = target.func
     try:
-        hints = typing.get_type_hints(func)
-    except Exception:  # unresolvable annotations: the payload stays untyped
+        params = list(inspect.signature(target).parameters.values())
+    except (TypeError, ValueError):
         return None, None
-    params = [p for p in inspect.signature(func).parameters.values() if p.name in hints]
-    if not params:
+    if not params or params[0].annotation is inspect.Parameter.empty:
         return None, None
-    annotation = hints[params[0].name]
+    annotation = params[0].annotation
+    if isinstance(annotation, str):
+        if not _NAMES_A_JOB.match(annotation):
+            return None, None  # another annotation: not ours to read
+        try:
+            scope = dict(getattr(target, "__globals__", {}))
+            with contextlib.suppress(TypeError):
+                scope.update(inspect.getclosurevars(target).nonlocals)
+            annotation = eval(annotation, scope)  # what typing.get_type_hints does
+        except Exception as exc:
+            if not strict:  # payload= names the type: the annotation is only a hint
+                return None, None
+            raise ConfigurationError(
+                f"{name}: cannot resolve the annotation {params[0].annotation!r} ({exc}); "
+                "define the payload type at module level, or pass payload= to on_job"
+            ) from None
     origin = typing.get_origin(annotation) or annotation
     if origin not in (Job, SyncJob):
         return None, None
     args = typing.get_args(annotation)
     return (args[0] if args else None), origin
+
+
+_NAMES_A_JOB = re.compile(r"\s*(?:[\w.]+\.)?(?:Sync)?Job\b")

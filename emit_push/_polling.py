@@ -110,7 +110,8 @@ async def _finish(
     grace_period: float,
 ) -> None:
     """Wait for the batch; on stop, a grace period, then abort what still runs."""
-    everything: asyncio.Future[Any] = asyncio.gather(*batch)
+    # return_exceptions: a failing run (stop_on_error) must not leave the others behind.
+    everything: asyncio.Future[Any] = asyncio.gather(*batch, return_exceptions=True)
     stopped: asyncio.Future[Any] = asyncio.ensure_future(stopping.wait())
     try:
         await asyncio.wait({everything, stopped}, return_when=asyncio.FIRST_COMPLETED)

@@ -42,9 +42,10 @@ def _app(
     from ._app import ANY_NAME, EmitPush
     from ._handlers import JobOptions
 
-    job_options = {k: options.pop(k) for k in list(options) if k in JobOptions.__slots__}
+    given = {k: options.pop(k) for k in list(options) if k in JobOptions.__slots__}
     if options:
         raise TypeError(f"unknown option {sorted(options)[0]!r}")
+    job_options = {**_SDK_DEFAULTS, **given}
     app = EmitPush(
         push_secret=push_secret, push_secret_header=push_secret_header, **client_settings
     )
@@ -52,15 +53,17 @@ def _app(
     return app
 
 
-_POLLING_DEFAULTS = {"auto_complete": False, "keepalive_interval": None}
-"""The TypeScript SDK's defaults for ``run_polling``: the function completes the job."""
+_SDK_DEFAULTS = {"auto_complete": False, "keepalive_interval": None}
+"""The TypeScript SDK's defaults for its workers (``create_push_handler``, ``handle_push``,
+``run_polling``): the function completes the job itself, no keepalives unless asked.
+(``EmitPush`` handlers default to completing with the return value, and keepalives.)"""
 _LOOP_OPTIONS = ("types", "count", "poll_interval", "max_backoff", "stop", "grace_period",
                  "handle_signals", "on_done")  # fmt: skip
 
 
 def _split(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     loop = {k: options.pop(k) for k in _LOOP_OPTIONS if k in options}
-    return {**_POLLING_DEFAULTS, **options}, loop
+    return options, loop
 
 
 class AsyncWorkers:

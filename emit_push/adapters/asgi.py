@@ -8,8 +8,8 @@ Under AWS Lambda (through Mangum) the Lambda context's remaining time sets the d
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Protocol
 
@@ -23,8 +23,6 @@ if TYPE_CHECKING:
     from .._push import PushResult
 
 __all__ = ["LambdaContext", "asgi_app", "remaining_time"]
-
-_BACKGROUND_GRACE = 30.0  # seconds a shutting-down server waits for background jobs
 
 
 class LambdaContext(Protocol):
@@ -40,42 +38,45 @@ def remaining_time(context: LambdaContext | None) -> float | None:
     return context.get_remaining_time_in_millis() / 1000
 
 
-def asgi_app(app: EmitPush, *, background: bool = False, any_path: bool = False) -> Starlette:
+def asgi_app(
+    app: EmitPush,
+    *,
+    background: bool = False,
+    any_path: bool = False,
+    grace_period: float = 30.0,
+) -> Starlette:
     """``app`` as a Starlette app: POST ``/`` handles a push, GET ``/health`` answers.
 
     ``background=True`` answers 202 once the push is checked and runs the job after the
     answer: for long-lived servers only (a serverless platform freezes after answering).
+    At shutdown, background runs get ``grace_period`` seconds, then are stopped and failed
+    back (mounted in another app, call ``await app.aclose()`` from its shutdown instead).
     ``any_path=True`` takes pushes POSTed to any path (a function is its own endpoint,
     whatever route or stage API Gateway puts in front of it).
     """
-    app.prepare()
-    running: set[asyncio.Task[PushResult]] = set()
+    app.serving()
 
     async def push(request: Request) -> Response:
-        from .._push import PushResult  # with the first push, not at a cold start
+        from .._push import Push  # with the first push, not at a cold start
 
+        # The platform's time counts from the push's arrival.
+        remaining = remaining_time(request.scope.get("aws.context"))
+        deadline = None if remaining is None else time.monotonic() + remaining
         body = await _body(request, app)
-        context = request.scope.get("aws.context")
-        remaining = remaining_time(context)
         if not background:
-            return _answer(await app.handle_push(body, request.headers, remaining_time=remaining))
+            return _answer(await app.handle_push(body, request.headers, deadline=deadline))
         checked = app.check(body, request.headers)
-        if isinstance(checked, PushResult):
+        if not isinstance(checked, Push):
             return _answer(checked)
-        task = asyncio.create_task(app.run_push(checked, remaining_time=remaining))
-        running.add(task)
-        task.add_done_callback(running.discard)
-        return _answer(PushResult("accepted", checked.job_id, http_status=202, name=checked.name))
+        return _answer(app.start_push(checked, deadline=deadline))
 
     async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "jobs": sorted(app.handlers)})
+        return JSONResponse({"status": "ok"})
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         yield
-        if running:  # let background jobs finish (they fail themselves at their deadline)
-            await asyncio.wait(set(running), timeout=_BACKGROUND_GRACE)
-        await app.aclose()
+        await app.aclose(grace_period)
 
     push_path = "/{path:path}" if any_path else "/"
     return Starlette(

@@ -25,10 +25,13 @@ T = TypeVar("T")
 
 
 class HttpRequest(Protocol):
-    """What is read from the (Flask) request: its body and headers."""
+    """What is read from the (Flask) request: its body, headers and declared length."""
 
     @property
     def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def content_length(self) -> int | None: ...
 
     def get_data(self) -> bytes: ...
 
@@ -39,17 +42,20 @@ HttpFunction = Callable[[HttpRequest], tuple[bytes, int, dict[str, str]]]
 def http_function(app: EmitPush | None = None) -> HttpFunction:
     """An HTTP function serving ``app`` (default: the app of the module-level ``on_job``)."""
     app = app or default_app()
-    app.prepare()
+    app.serving()
     loop = _LoopThread()  # started at the first request: the server may fork after import
     timeout = os.environ.get("FUNCTION_TIMEOUT_SEC")
     limit = float(timeout) if timeout and timeout.isdigit() else None
 
     def function(request: HttpRequest) -> tuple[bytes, int, dict[str, str]]:
-        started = time.monotonic()
-        body = request.get_data()
+        deadline = None if limit is None else time.monotonic() + limit
+        declared = request.content_length
+        if declared is not None and declared > app._max_push_bytes:
+            body = b"x" * (app._max_push_bytes + 1)  # refused as too large, unread
+        else:
+            body = request.get_data()
         headers = dict(request.headers.items())
-        remaining = None if limit is None else limit - (time.monotonic() - started)
-        result = loop.run(app.handle_push(body, headers, remaining_time=remaining))
+        result = loop.run(app.handle_push(body, headers, deadline=deadline))
         status, answer_headers, content = result.http()
         return content, status, dict(answer_headers)
 

@@ -248,3 +248,28 @@ def test_sync_client_run_polling_with_a_threading_stop(live_server: LiveServer) 
                 on_job=total, poll_interval=0.01, stop=stop, handle_signals=False
             )
         assert admin.get(f"/jobs/{job_id}").json()["result"] == 5
+
+
+async def test_stop_on_error_waits_for_the_rest_of_the_round(
+    make_app: MakeApp, admin: httpx.AsyncClient
+) -> None:
+    app = make_app(stop_on_error=True)
+    slow_started = asyncio.Event()
+
+    @app.on_job("fails")
+    async def fails(job: Job) -> None:
+        await slow_started.wait()
+        raise RuntimeError("stop the worker")
+
+    @app.on_job("slow")
+    async def slow(job: Job) -> str:
+        slow_started.set()
+        await asyncio.sleep(0.3)
+        return "finished"
+
+    fail_id = await create(admin, "fails", maxRetries=1)
+    slow_id = await create(admin, "slow")
+    with pytest.raises(RuntimeError, match="stop the worker"):
+        await asyncio.wait_for(app.run_polling(count=2, poll_interval=0.01), 10)
+    assert (await job(admin, slow_id))["status"] == "completed"  # not abandoned mid-run
+    assert (await job(admin, fail_id))["status"] == "pending"  # failed, to be retried

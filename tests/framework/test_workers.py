@@ -11,14 +11,25 @@ from tests.conftest import ADMIN_KEY, SPACE, WORKER_KEY, LiveServer
 from tests.framework.conftest import create, job, worker_client
 
 
+async def test_a_return_value_alone_does_not_complete_as_in_the_typescript_sdk(
+    emit: EmitServer, admin: httpx.AsyncClient
+) -> None:
+    client = worker_client(emit)
+    job_id = await create(admin, "resize", {"width": 640})
+    result = await client.workers.handle_push({"jobId": job_id}, on_job=lambda job: "ignored")
+    assert result.status == "completed"  # the function ended well...
+    assert (await job(admin, job_id))["status"] == "running"  # ...and left the job to it
+    await client.aclose()
+
+
 async def test_async_handle_push_runs_the_function(
     emit: EmitServer, admin: httpx.AsyncClient
 ) -> None:
     client = worker_client(emit)
 
-    async def resize(job: Job) -> dict[str, int]:
+    async def resize(job: Job) -> None:
         await job.progress(50, "halfway")
-        return {"width": job.payload["width"] // 2}
+        await job.complete({"width": job.payload["width"] // 2})  # the SDK's way: no auto_complete
 
     job_id = await create(admin, "resize", {"width": 640})
     result = await client.workers.handle_push({"jobId": job_id, "name": "resize"}, on_job=resize)
@@ -32,7 +43,7 @@ async def test_a_push_handler_checks_its_secret_and_serves_asgi(
 ) -> None:
     client = worker_client(emit)
     handler = client.workers.create_push_handler(
-        lambda job: {"handled": job.name}, push_secret="s3cret", auto_ack=True
+        lambda job: {"handled": job.name}, push_secret="s3cret", auto_complete=True
     )
     job_id = await create(admin, "anything")
     body = f'{{"jobId": "{job_id}"}}'.encode()
@@ -55,9 +66,9 @@ def test_sync_client_handle_push(live_server: LiveServer) -> None:
             space_id=SPACE, api_key=WORKER_KEY, base_url=live_server.base_url
         ) as client:
 
-            def total(job: SyncJob) -> int:
+            def total(job: SyncJob) -> None:
                 job.log.info("adding")
-                return sum(job.payload)
+                job.complete(sum(job.payload))
 
             result = client.workers.handle_push({"jobId": job_id}, on_job=total)
         assert (result.status, result.name) == ("completed", "sum")

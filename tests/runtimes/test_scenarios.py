@@ -167,3 +167,13 @@ def test_the_deadline_fails_the_job_before_the_platform_does(
     job = admin.get(f"/jobs/{job_id}").json()
     assert (job["status"], job["attemptNumber"]) == ("pending", 1)  # retried at once
     assert logs(admin, job_id) == ["started"]
+
+
+def test_an_oversized_body_is_refused_without_an_api_call(
+    runtime: Runtime, live: LiveServer
+) -> None:
+    before = len(live.api_calls())
+    body = json.dumps({"jobId": "01JBIG", "pad": "x" * 200_000}).encode()
+    status, answer = runtime.push(body)
+    assert (status, answer["code"]) == (413, "payload_too_large")
+    assert len(live.api_calls()) == before
