@@ -8,6 +8,7 @@ import importlib
 import importlib.util
 import os
 import sys
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,9 @@ if TYPE_CHECKING:
 __all__ = [
     "CliError",
     "add_client_flags",
+    "app_folder",
     "client_settings",
+    "describe_error",
     "explained",
     "load_app",
 ]
@@ -80,7 +83,9 @@ def load_app(target: str) -> EmitPush:
     """The ``EmitPush`` named by ``module:attr``, ``path/to/file.py[:attr]`` or ``module``.
 
     Without ``:attr`` the module's one ``EmitPush`` is taken (or the default app of the
-    module-level ``on_job``, when that is what the module used).
+    module-level ``on_job``, when that is what the module used). Anything the import
+    raises becomes a one-line ``CliError`` except ``ConfigurationError``, which callers
+    explain with its fix (see :func:`explained`).
     """
     from ._app import EmitPush, default_app
 
@@ -106,9 +111,50 @@ def load_app(target: str) -> EmitPush:
     return app
 
 
-def _import(location: str) -> Any:
+def app_folder(target: str) -> Path:
+    """What ``--reload`` watches: the folder of the app's file, else the current directory."""
+    location = target.partition(":")[0]
     path = Path(location)
-    if location.endswith(".py") or path.is_file():
+    if not _is_path(location):
+        return Path.cwd()
+    if not path.is_file():
+        raise CliError(f"no such file: {location}")
+    return path.resolve().parent
+
+
+def describe_error(exc: BaseException) -> str:
+    """``Type: message (file.py, line N)`` on one line, N the innermost line of the user's.
+
+    The user's code is any file outside the standard library, site-packages and emit_push:
+    that is where the fix is, rather than where a library raised.
+    """
+    message = " ".join(str(exc).split())
+    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    if isinstance(exc, SyntaxError):  # its message already says where
+        return text
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if _is_users(f.filename)]
+    if frames:
+        text += f" ({Path(frames[-1].filename).name}, line {frames[-1].lineno})"
+    return text
+
+
+def _is_users(filename: str) -> bool:
+    if filename.startswith("<"):
+        return False
+    others = {sys.prefix, sys.base_prefix, sys.exec_prefix, str(Path(__file__).parent)}
+    path = str(Path(filename).resolve())
+    return not any(path.startswith(str(Path(other).resolve()) + os.sep) for other in others)
+
+
+def _is_path(location: str) -> bool:
+    return location.endswith(".py") or Path(location).is_file()
+
+
+def _import(location: str) -> Any:
+    from ._exceptions import ConfigurationError
+
+    path = Path(location)
+    if _is_path(location):
         if not path.is_file():
             raise CliError(f"no such file: {location}")
         folder = str(path.resolve().parent)
@@ -119,15 +165,24 @@ def _import(location: str) -> Any:
             raise CliError(f"cannot load {location}")
         module = importlib.util.module_from_spec(spec)
         sys.modules[path.stem] = module
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except ConfigurationError:
+            raise
+        except Exception as exc:
+            raise CliError(f"cannot import {location}: {describe_error(exc)}") from None
         return module
     if "" not in sys.path and str(Path.cwd()) not in sys.path:
         sys.path.insert(0, str(Path.cwd()))
     try:
         return importlib.import_module(location)
+    except ConfigurationError:
+        raise
     except ModuleNotFoundError as exc:
         if exc.name and location.startswith(exc.name):
             raise CliError(
                 f"no module named {location!r} (run from your project's folder)"
             ) from None
-        raise
+        raise CliError(f"cannot import {location}: {describe_error(exc)}") from None
+    except Exception as exc:
+        raise CliError(f"cannot import {location}: {describe_error(exc)}") from None

@@ -20,12 +20,14 @@ import socket
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
+from types import FrameType
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._cli_common import CliError
-from ._cli_dev import add_dev_parsers, run_dev, run_worker
+from ._cli_dev import add_dev_parser, run_dev
 from ._cli_jobs import add_jobs_parser, run_jobs
 from ._cli_watch import add_watch_parser, run_watch
+from ._cli_worker import add_worker_parser, run_worker
 
 if TYPE_CHECKING:  # the server's imports stay out of `emit-push --help`
     import uvicorn
@@ -71,7 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     server.add_argument("--log-level", default=_env("LOG_LEVEL", "warning"))
 
     sub.add_parser("demo", help="run the server, an app and a handful of jobs, live")
-    add_dev_parsers(sub)
+    add_dev_parser(sub)
+    add_worker_parser(sub)
     add_jobs_parser(sub)
     add_watch_parser(sub)
     return parser
@@ -199,10 +202,13 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def uvicorn_server(
-    emit: EmitServer, log_level: str = "warning", on_started: Callable[[], None] | None = None
+    emit: EmitServer,
+    log_level: str = "warning",
+    on_started: Callable[[], None] | None = None,
+    on_signal: Callable[[], None] | None = None,
 ) -> uvicorn.Server:
     """A uvicorn server for the emit server's app; ``on_started`` runs once it listens."""
-    return uvicorn_server_for(emit.app, log_level, on_started, lifespan="on")
+    return uvicorn_server_for(emit.app, log_level, on_started, lifespan="on", on_signal=on_signal)
 
 
 def uvicorn_server_for(
@@ -211,8 +217,13 @@ def uvicorn_server_for(
     on_started: Callable[[], None] | None = None,
     *,
     lifespan: Literal["auto", "on", "off"] = "auto",
+    on_signal: Callable[[], None] | None = None,
 ) -> uvicorn.Server:
-    """A uvicorn server for any ASGI ``app``, with keys kept out of its logs."""
+    """A uvicorn server for any ASGI ``app``, with keys kept out of its logs.
+
+    ``on_signal`` takes SIGINT and SIGTERM instead of the server, which then runs until
+    ``should_exit`` is set (and raises no signal again when it stops).
+    """
     import uvicorn
 
     class Server(uvicorn.Server):
@@ -220,6 +231,12 @@ def uvicorn_server_for(
             await super().startup(sockets)
             if self.started and on_started is not None:
                 on_started()
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if on_signal is None:
+                super().handle_exit(sig, frame)
+            else:
+                on_signal()
 
     config = uvicorn.Config(
         app,

@@ -53,6 +53,9 @@ class Process:
             self.proc.kill()
         self.proc.wait(20)
         self._reader.join(20)
+        # Closing the pipe under a reader still blocked in it would hang: its output is
+        # still open because something the process started outlived it.
+        assert not self._reader.is_alive(), f"a child of {self.proc.args} outlived it"
         assert self.proc.stdout is not None
         self.proc.stdout.close()
 
