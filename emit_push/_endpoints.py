@@ -71,14 +71,20 @@ def _details_list() -> TypeAdapter[list[JobDetails]]:
 
 @dataclass(frozen=True, slots=True)
 class Confirm(Generic[T]):
-    """How to tell, after a retry met 409, whether an earlier attempt did land.
+    """How to tell whether an earlier attempt of a call did land: read the job.
 
     ``check`` gets the job as read back and returns the call's result if the job shows
-    the call's effect, else None (the 409 stands).
+    the call's effect, else None. ``attempt_number`` is the attempt the call was made
+    for, when known: a job that has moved on to another attempt is not sent it again.
     """
 
     job_id: str
     check: Callable[[JobDetails], T | None]
+    attempt_number: int | None = None
+
+    def moved_on(self, job: JobDetails) -> bool:
+        """Whether ``job`` is on another attempt than the one the call was made for."""
+        return self.attempt_number is not None and job.attempt_number != self.attempt_number
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,11 +284,14 @@ def _worker_call(
     *,
     retry: RetryMode | None = None,
     kill_aware: bool = True,
+    attempt_number: int | None = None,
 ) -> Call[JobState]:
     content = None if body is None else encode_json(body)
     confirm = None
     if check is not None:
-        confirm = Confirm(job_id, lambda job: _state_of(job) if check(job) else None)
+        confirm = Confirm(
+            job_id, lambda job: _state_of(job) if check(job) else None, attempt_number
+        )
     return Call(
         "POST", _job_path(job_id, action), _state(job_id), content,
         _JSON if content is not None else None,
@@ -302,7 +311,10 @@ def _attempt_is(job: JobDetails, attempt: int | None) -> bool:
 def ack(job_id: str, attempt_number: int | None = None) -> Call[JobState]:
     """``POST /jobs/:jobId/ack``: ``delivered`` → ``running``."""
     return _worker_call(
-        job_id, "ack", check=lambda j: j.status == "running" and _attempt_is(j, attempt_number)
+        job_id,
+        "ack",
+        check=lambda j: j.status == "running" and _attempt_is(j, attempt_number),
+        attempt_number=attempt_number,
     )
 
 
@@ -347,6 +359,7 @@ def complete(job_id: str, result: Any = None, attempt_number: int | None = None)
         "complete",
         {"result": result},
         lambda j: j.status == "completed" and _attempt_is(j, attempt_number),
+        attempt_number=attempt_number,
     )
 
 
@@ -375,7 +388,7 @@ def fail(
                     return True
         return False
 
-    return _worker_call(job_id, "fail", {"error": message}, landed)
+    return _worker_call(job_id, "fail", {"error": message}, landed, attempt_number=attempt_number)
 
 
 def kill(job_id: str, reason: str | None = None) -> Call[JobState]:

@@ -62,9 +62,14 @@ __all__ = [
 class EmitError(Exception):
     """Base class of every error the SDK raises.
 
-    ``status``, ``code`` and ``request_id`` are None unless the service answered, so
-    ``except EmitError as e: e.status`` works for every error.
+    ``message`` says what went wrong; ``status``, ``code`` and ``request_id`` are None
+    unless the service answered, so ``except EmitError as e: e.status`` works for every
+    error.
     """
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message)
+        self.message = message
 
     retryable: bool = False
     """Whether sending the same request again may succeed."""

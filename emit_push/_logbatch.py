@@ -5,8 +5,10 @@ the hot path. Every user value goes through a conversion that cannot raise: ``st
 then ``repr()``, then a placeholder naming the type; metadata that JSON cannot hold
 (NaN, cycles, odd keys) is sent as ``{"repr": ...}``; text that UTF-8 cannot hold (lone
 surrogates, e.g. a file name from ``os.fsdecode``) is sent with the offending code points
-written as backslash escapes: ``photo-\\xff.jpg``. So one bad entry ships in a safe form
-and the others ship as they are.
+written as backslash escapes: ``photo-\\xff.jpg``. Sizes are capped too: a ``source``
+at 255 characters (the service's limit), a message at 32,768 characters and metadata at
+32,768 characters of JSON; what is cut is said in the entry. So one bad entry ships in a
+safe form and the others ship as they are.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from typing import Any
 __all__ = ["Batch", "Entry"]
 
 Entry = tuple[float, str, Any, Any, "str | None"]  # ts, level, message, metadata, source
+
+MAX_SOURCE = 255
+MAX_MESSAGE = 32_768
+MAX_METADATA = 32_768
 
 
 @dataclass(slots=True)
@@ -111,18 +117,30 @@ def _metadata(metadata: Any) -> str:
     try:
         if not isinstance(metadata, dict):
             metadata = dict(metadata) if isinstance(metadata, Mapping) else {"value": metadata}
-        return _encode_json(metadata)
+        text = _encode_json(metadata)
     except Exception:  # odd keys, NaN, cycles, a mapping that fails to iterate...
         return _encode_json({"repr": _repr(metadata)[:2000]})
+    if len(text) <= MAX_METADATA:
+        return text
+    return _encode_json({"truncated": len(text), "json": text[:2000]})
+
+
+def _clamped(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = f" [... {len(text) - limit + 40:,} characters cut]"
+    return text[: limit - 40] + cut
 
 
 def _line(ts: float, level: str, message: Any, metadata: Any, source: str | None) -> str:
     # Built by hand: the stamp and level are ours; only user values go through the encoder.
     text = f'{{"ts":"{_stamp(ts)}","level":"{level}","message":'
     try:
-        text += _encode_json(message if type(message) is str else _text(message))
+        message = message if type(message) is str else _text(message)
+        text += _encode_json(_clamped(message, MAX_MESSAGE))
         if source is not None:
-            text += ',"source":' + _encode_json(source if type(source) is str else _text(source))
+            source = source if type(source) is str else _text(source)
+            text += ',"source":' + _encode_json(source[:MAX_SOURCE])
         if metadata is not None:
             text += ',"metadata":' + _metadata(metadata)
     except Exception:  # not expected (every value went through a safe path): the line still goes

@@ -12,7 +12,9 @@ When more than ``max_buffered_entries`` wait (the service is down, or the job lo
 than it can be sent), the oldest are dropped, counted, and reported in the next batch: it
 starts with a ``warn`` line from source ``emit-push`` saying how many were dropped, with
 ``metadata={"droppedEntries": n}``. Entries are lost only that way, or when the service
-refuses a batch outright (4xx), or is still unreachable when the job is closed (or the
+refuses an entry outright (a batch refused as invalid or too large, 400 or 413, is split
+in halves until the entries it can take are stored and the one it cannot is found), or
+is still unreachable when the job is closed (or the
 program exits, or its event loop ends, with the job still open); every loss is counted
 (``job.log.lost``) and reported through the ``emit_push`` Python logger.
 
@@ -29,7 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._exceptions import ConfigurationError, EmitError
+from ._exceptions import APIError, ConfigurationError, EmitError
 from ._logbatch import Batch, Entry
 
 __all__ = ["START", "WAKE", "Batch", "JobLogger", "LogBuffer", "LoggerOptions"]
@@ -83,6 +85,7 @@ class LogBuffer:
         self._unreported = 0  # dropped, not yet reported in a batch
         self._active = False  # a shipper is on duty
         self._held: Batch | None = None  # in doubt: sent, answer lost
+        self._halves: deque[Batch] = deque()  # of a batch refused whole: sent before the rest
         self._sending: Batch | None = None
         self.dropped = 0
         self.sent = 0
@@ -90,7 +93,8 @@ class LogBuffer:
 
     def __len__(self) -> int:
         held = self._held
-        return len(self._entries) + (len(held.entries) if held is not None else 0)
+        halves = sum(len(half.entries) for half in self._halves)
+        return len(self._entries) + halves + (len(held.entries) if held is not None else 0)
 
     def unsent(self) -> int:
         """Entries not yet acknowledged: waiting, held, or being sent."""
@@ -119,6 +123,8 @@ class LogBuffer:
         with self._lock:
             if self._held is not None:
                 batch, self._held = self._held, None
+            elif self._halves:
+                batch = self._halves.popleft()
             else:
                 entries = self._entries
                 if not entries and not self._unreported:
@@ -139,6 +145,15 @@ class LogBuffer:
             self.restore(batch)
             log.debug("log batch not sent, will retry: %s", error)
             return False
+        if _refused_whole(error) and len(batch.entries) > 1:
+            # One entry may spoil the lot (too large, or a field the service limits):
+            # the halves go first, until the others are stored and that one is found.
+            middle = len(batch.entries) // 2
+            first = Batch(batch.entries[:middle], batch.dropped, batch.cap)
+            second = Batch(batch.entries[middle:], 0, batch.cap)
+            with self._lock:
+                self._halves.extendleft((second, first))
+            return True
         self.lost += len(batch.entries)
         log.warning("lost %d log entries: %s", len(batch.entries), error)
         return True
@@ -165,11 +180,12 @@ class LogBuffer:
         The loss is counted, and reported as a warning unless ``why`` is None.
         """
         with self._lock:
-            count = len(self._entries) + (len(self._held.entries) if self._held else 0)
+            count = len(self)
             if sending and self._sending is not None:
                 count += len(self._sending.entries)
                 self._sending.entries = []  # settled later, it counts for nothing
             self._entries.clear()
+            self._halves.clear()
             self._held = None
             self._unreported = 0
         if count:
@@ -181,7 +197,7 @@ class LogBuffer:
     def retire(self) -> bool:
         """Called by a shipper with nothing left to do: True (and idle) when nothing waits."""
         with self._lock:
-            if self._entries or self._unreported or self._held is not None:
+            if self._entries or self._halves or self._unreported or self._held is not None:
                 return False
             self._active = False
             return True
@@ -190,6 +206,11 @@ class LogBuffer:
         """No shipper could be started: let the next entry try again."""
         with self._lock:
             self._active = False
+
+
+def _refused_whole(error: BaseException) -> bool:
+    """Whether the service refused a batch for what is in it (not for who sent it)."""
+    return isinstance(error, APIError) and error.status in (400, 413)
 
 
 class JobLogger:

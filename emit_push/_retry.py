@@ -5,14 +5,16 @@ Every endpoint names one of three retry modes (see ``_endpoints``):
 - ``"idempotent"``: sending twice is harmless (reads, progress, checkpoint, keepalive).
   Retried on every retryable error: 429, 5xx, connection errors and timeouts.
 - ``"confirm"``: ack, complete, fail and kill. Retried like the above; and when a retry
-  meets 409 although the first attempt may have landed, the job is read back and the
-  call reported as a success if the job shows its effect. A retry never turns a success
-  into an error.
+  may have landed (its answer was lost, or a retry meets 409), the job is read back:
+  the call is reported a success if the job shows its effect, and not sent again if the
+  job has moved on to another attempt. A retry never turns a success into an error, nor
+  acts on the job's next attempt.
 - ``"unprocessed"``: create, poll, claim, custom events and log appends. A lost answer
   may mean jobs were created or delivered to us, an event recorded or lines stored
   already, so these are retried only when the server provably did not process the
-  request: the connection never opened, 429, or 503. (The job logger settles the other
-  failures of a batch by reading the job's logs back; see ``_delivery``.)
+  request: the connection never opened, or 429. (A 503 proves nothing: a proxy may
+  answer it after passing the request on. The job logger settles the other failures of
+  a batch by reading the job's logs back; see ``_delivery``.)
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ __all__ = ["RetryMode", "RetryPolicy", "unprocessed"]
 RetryMode = Literal["idempotent", "confirm", "unprocessed"]
 """How an endpoint may be retried; see the module docstring."""
 
-# 429 is refused before any work; 503 means the service did not take the request on.
-_UNPROCESSED_STATUSES = frozenset({429, 503})
+# 429 is refused before any work.
+_UNPROCESSED_STATUSES = frozenset({429})
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,9 +81,16 @@ def _api_key(api_key: ApiKey, client: str, allow_async: bool) -> ApiKey:
         raise ConfigurationError(
             f"api_key must be a string or a function, got {type(api_key).__name__}"
         )
-    if not allow_async and inspect.iscoroutinefunction(api_key):
+    if not allow_async and _is_async(api_key):
         raise ConfigurationError(f"{client} needs a sync api_key function; use AsyncEmitClient")
     return api_key
+
+
+def _is_async(function: object) -> bool:
+    """Whether calling ``function`` gives a coroutine: an ``async def``, or an object
+    whose ``__call__`` is one (a lambda returning a coroutine shows only when called)."""
+    call = type(function).__call__
+    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(call)
 
 
 def _space_id(value: object) -> str:

@@ -33,6 +33,7 @@ from ._exceptions import (
     error_from_transport,
 )
 from ._models import JobDetails
+from ._retry import unprocessed
 
 __all__ = ["AsyncDriver", "SyncDriver", "call_flow"]
 
@@ -80,6 +81,19 @@ def call_flow(call: Call[T], config: ClientConfig) -> Flow[T]:
             if job is not None and probe is not None and job.status == "killed":
                 raise _killed(error) from error
         delay = config.retry.delay(call.retry, error, attempt)
+        if delay is not None and call.confirm is not None and not unprocessed(error):
+            # The request may have landed: a job that shows it, or that has moved on to
+            # its next attempt (a landed fail makes it pending again at once, and another
+            # worker may hold it by now), is not sent it again.
+            confirm = call.confirm
+            job = yield from _read_job(confirm.job_id, config)
+            if job is not None:
+                confirmed = confirm.check(job)
+                if confirmed is not None:
+                    log.info("%s %s: the first attempt had landed", call.method, call.path)
+                    return confirmed
+                if confirm.moved_on(job):
+                    delay = None
         if delay is None:
             raise error from (outcome if isinstance(outcome, Exception) else None)
         attempt += 1

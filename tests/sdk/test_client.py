@@ -140,8 +140,13 @@ def test_the_http_client_must_match_the_kind() -> None:
     async def key() -> str:
         return "k"
 
-    with pytest.raises(ConfigurationError, match="AsyncEmitClient"):
-        EmitClient(space_id="s", api_key=key)
+    class Vault:
+        async def __call__(self) -> str:
+            return "k"
+
+    for async_key in (key, Vault()):
+        with pytest.raises(ConfigurationError, match="AsyncEmitClient"):
+            EmitClient(space_id="s", api_key=async_key)  # type: ignore[arg-type]
 
 
 async def test_headers_and_the_bearer_scheme(offline: Sdk) -> None:

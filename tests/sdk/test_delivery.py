@@ -19,6 +19,7 @@ from emit_push import (
     LogPage,
     LogsAccepted,
     PermissionDeniedError,
+    RateLimitError,
     ServerError,
 )
 from emit_push._delivery import LogCursor, deliver
@@ -130,8 +131,8 @@ def test_a_key_that_may_not_read_the_logs_sends_the_batch_again() -> None:
 
 
 def test_a_refused_batch_is_not_looked_for() -> None:
-    with pytest.raises(ServerError):
-        _run(deliver("j", _batch("a"), LogCursor(), gzip=False), [ServerError("x", status=503)])
+    with pytest.raises(RateLimitError):
+        _run(deliver("j", _batch("a"), LogCursor(), gzip=False), [RateLimitError("x", status=429)])
 
 
 # -- the live server, faults injected ----------------------------------------------------

@@ -79,9 +79,11 @@ def test_arguments_that_cannot_be_sent_are_refused_before_any_request() -> None:
     assert ep.error_message(RuntimeError()) == "RuntimeError"
 
 
-def _drive(flow: Any, answers: list[Any]) -> tuple[Any, list[Any]]:
+def _drive(
+    flow: Any, answers: list[Any], actions: list[Any] | None = None
+) -> tuple[Any, list[Any]]:
     """Run a flow by hand: each request gets the next answer; sleeps are recorded."""
-    actions: list[Any] = []
+    actions = [] if actions is None else actions
     outcome = None
     while True:
         try:
@@ -95,7 +97,7 @@ def _drive(flow: Any, answers: list[Any]) -> tuple[Any, list[Any]]:
 def test_the_flow_retries_then_parses() -> None:
     result, actions = _drive(
         call_flow(ep.claim("j1"), CONFIG),
-        [_response(503), _response(200, {"job": {"id": "j1", "name": "n"}})],
+        [_response(429), _response(200, {"job": {"id": "j1", "name": "n"}})],
     )
     assert isinstance(result, JobDescriptor)
     assert result.id == "j1"
@@ -106,20 +108,24 @@ def test_the_flow_retries_then_parses() -> None:
     assert actions[2] is actions[0]
 
 
+def _kinds(actions: list[Any]) -> list[str]:
+    return [a.method if isinstance(a, httpx.Request) else "sleep" for a in actions]
+
+
 def test_the_flow_confirms_a_landed_complete_by_reading_the_job() -> None:
     job = {"id": "j1", "name": "n", "status": "completed", "attemptNumber": 0}
+    expected = JobState(id="j1", status="completed", attempt_number=0)
+    # The answer was lost: the job is read before the request is sent again.
+    lost = [httpx.ReadError("lost"), _response(200, job)]
+    result, actions = _drive(call_flow(ep.complete("j1", {"r": 1}, attempt_number=0), CONFIG), lost)
+    assert (result, _kinds(actions)) == (expected, ["POST", "GET"])
+    # A retry met 409: the job tells whether that is the first attempt's echo.
+    conflict = _response(409, {"error": "it is completed", "code": "invalid_state"})
+    echoed = [httpx.ConnectError("refused"), conflict, _response(200, job)]
     result, actions = _drive(
-        call_flow(ep.complete("j1", {"r": 1}, attempt_number=0), CONFIG),
-        [
-            httpx.ReadError("lost"),
-            _response(409, {"error": "it is completed", "code": "invalid_state"}),
-            _response(200, job),
-        ],
+        call_flow(ep.complete("j1", {"r": 1}, attempt_number=0), CONFIG), echoed
     )
-    assert result == JobState(id="j1", status="completed", attempt_number=0)
-    assert [a.method if isinstance(a, httpx.Request) else "sleep" for a in actions] == [
-        "POST", "sleep", "POST", "GET",
-    ]  # fmt: skip
+    assert (result, _kinds(actions)) == (expected, ["POST", "sleep", "POST", "GET"])
 
 
 def test_the_flow_keeps_a_conflict_the_job_does_not_explain() -> None:
@@ -127,8 +133,24 @@ def test_the_flow_keeps_a_conflict_the_job_does_not_explain() -> None:
     with pytest.raises(ConflictError):
         _drive(
             call_flow(ep.complete("j1", attempt_number=0), CONFIG),
-            [_response(503), _response(409, {"code": "invalid_state"}), _response(200, job)],
+            [
+                httpx.ConnectError("refused"),
+                _response(409, {"code": "invalid_state"}),
+                _response(200, job),
+            ],
         )
+
+
+def test_the_flow_sends_nothing_more_to_a_job_on_another_attempt() -> None:
+    job = {"id": "j1", "name": "n", "status": "running", "attemptNumber": 1}
+    actions: list[Any] = []
+    with pytest.raises(ServerError):
+        _drive(
+            call_flow(ep.complete("j1", attempt_number=0), CONFIG),
+            [_response(503), _response(200, job)],
+            actions,
+        )
+    assert _kinds(actions) == ["POST", "GET"]
 
 
 def test_a_fail_is_confirmed_by_its_event() -> None:

@@ -185,7 +185,7 @@ def test_retry_after_reads_seconds_and_dates() -> None:
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
 
 
-def test_every_error_can_be_asked_for_status_code_and_request_id() -> None:
+def test_every_error_can_be_asked_for_its_message_status_code_and_request_id() -> None:
     plain: list[EmitError] = [
         EmitError("x"),
         ConfigurationError("x"),
@@ -195,9 +195,11 @@ def test_every_error_can_be_asked_for_status_code_and_request_id() -> None:
     ]
     for error in plain:
         assert (error.status, error.code, error.request_id) == (None, None, None), error
+        assert error.message == "x"
     assert (BadRequestError.status, JobKilledError.status, RateLimitError.status) == (400, 409, 429)
     answered = ServerError("x", status=502, code="bad_gateway", request_id="r1")
     assert (answered.status, answered.code, answered.request_id) == (502, "bad_gateway", "r1")
+    assert answered.message == "x"
     assert NotFoundError("x").status == 404  # the class's status, when none is given
 
 

@@ -13,7 +13,7 @@ import anyio
 import httpx
 import pytest
 
-from emit_push import ConfigurationError, LoggerOptions, ServerError
+from emit_push import BadRequestError, ConfigurationError, LoggerOptions, ServerError
 from emit_push._exceptions import NotFoundError
 from emit_push._logger import START, WAKE, LogBuffer
 from tests.sdk.conftest import Sdk
@@ -87,6 +87,37 @@ def test_a_failed_batch_goes_back_in_front_within_the_cap() -> None:
     assert _messages(first.encode())[1:] == [str(n) for n in range(15, 25)]
     assert buffer.settle(first, NotFoundError("gone", status=404))  # refused: counted lost
     assert (buffer.lost, buffer.sent) == (10, 0)
+
+
+def test_a_batch_refused_whole_is_split_until_the_bad_entry_is_found() -> None:
+    buffer = LogBuffer(LoggerOptions(max_batch_size=8))
+    for n in range(10):
+        buffer.add(_entry(n))
+    refused = BadRequestError("line 6.message: too long", status=400)
+    sent: list[str] = []
+    while (batch := buffer.take()) is not None:
+        messages = _messages(batch.encode())
+        if "5" in messages:  # the service refuses any batch holding entry 5
+            assert buffer.settle(batch, refused)  # not put back for later: goes on at once
+        else:
+            sent += messages
+            assert buffer.settle(batch, None)
+    assert sent == [str(n) for n in range(10) if n != 5]  # in order, all but the bad one
+    assert (buffer.sent, buffer.lost, len(buffer)) == (9, 1, 0)
+    assert buffer.retire()
+
+
+def test_oversized_fields_are_cut_so_that_the_entry_still_ships() -> None:
+    buffer = LogBuffer(LoggerOptions())
+    buffer.add((0.0, "info", "m" * 100_000, {"blob": "b" * 100_000}, "s" * 1000))
+    batch = buffer.take()
+    assert batch is not None
+    [line] = batch.decoded()
+    assert len(line["source"]) == 255
+    assert len(line["message"]) <= 32_768
+    assert line["message"].endswith("characters cut]")
+    assert line["metadata"]["truncated"] > 100_000  # the size of the JSON that was cut
+    assert line["metadata"]["json"].startswith('{"blob":"bbb')
 
 
 def test_lines_are_valid_json_whatever_is_logged() -> None:
@@ -322,3 +353,19 @@ async def test_every_line_arrives_in_order(sdk: Sdk) -> None:
         after = page.next_cursor
     assert seen == [f"line {n}" for n in range(1234)] + ["after complete"]
     assert (job.log.sent, job.log.dropped, job.log.lost) == (1235, 0, 0)
+
+
+async def test_an_oversized_line_is_cut_and_costs_no_other_line(sdk: Sdk) -> None:
+    client = sdk.client()
+    await sdk(client.jobs.create({"name": "chatty"}))
+    [job] = await sdk(client.jobs.poll(types="chatty"))
+    for n in range(50):
+        # The local server takes at most 5 MiB a request: this line alone was more.
+        job.log.info("x" * 6_000_000 if n == 20 else f"line {n}", metadata={"n": n})
+    await sdk.close(job)
+    page = await sdk(job.get_logs(limit=1000))
+    messages = [entry.message for entry in page.logs]
+    assert messages[:20] + messages[21:] == [f"line {n}" for n in range(50) if n != 20]
+    assert messages[20].startswith("xxx")
+    assert messages[20].endswith("characters cut]")
+    assert (job.log.sent, job.log.lost) == (50, 0)
