@@ -268,7 +268,7 @@ class EmitPush:
         """Authenticate and validate a push, without I/O (see ``_push.check_push``)."""
         from ._push import check_push
 
-        self.prepare()
+        self.serving()
         lowered = {key.lower(): value for key, value in headers.items()}
         return check_push(
             body, lowered, auth=self._auth, space_id=self._space_id, max_bytes=self._max_push_bytes

@@ -54,8 +54,9 @@ class JobOptions:
     """Complete the job with the function's return value."""
     keepalive_interval: KeepaliveInterval = "auto"
     stop_on_error: bool = False
-    """Re-raise a handler's error after failing the job (push: the platform sees an
-    invocation error; polling worker: the loop stops)."""
+    """Re-raise a handler's error after failing the job (push: ``handle_push`` raises it
+    and the adapters answer 500, so the platform logs it; polling worker: the loop
+    stops)."""
     on_error: OnError | None = None
     logger: LoggerOptions | None = None
     """Batching of ``job.log``; None: ``LoggerOptions()``."""

@@ -13,6 +13,8 @@ import json
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ._handlers import UNSET
+
 if TYPE_CHECKING:
     from ._app import EmitPush
     from ._client import AsyncEmitClient, EmitClient
@@ -76,11 +78,13 @@ class AsyncWorkers:
         self,
         on_job: Callable[..., Any],
         *,
-        push_secret: str | list[str] | None = None,
+        push_secret: str | list[str] | None = UNSET,
         push_secret_header: str = "Authorization",
         **options: Any,
     ) -> EmitPush:
         """An ``EmitPush`` on this client that runs ``on_job`` for every pushed job.
+
+        ``push_secret`` defaults to ``EMIT_PUSH_SECRET``, as ``EmitPush``'s does.
 
         handler = client.workers.create_push_handler(resize, push_secret="s3cret")
         result = await handler.handle_push(body, headers)      # or handler.asgi()
@@ -103,6 +107,7 @@ class AsyncWorkers:
         carry it), for callers whose web framework has not authenticated the request.
         """
         app = self.create_push_handler(on_job, push_secret=push_secret, **options)
+        app._warned = push_secret is None  # the caller checks its requests itself
         return await app.handle_push(_body(payload), headers or {}, remaining_time=remaining_time)
 
     async def run_polling(self, *, on_job: Callable[..., Any], **options: Any) -> None:
@@ -129,7 +134,7 @@ class Workers:
         self,
         on_job: Callable[..., Any],
         *,
-        push_secret: str | list[str] | None = None,
+        push_secret: str | list[str] | None = UNSET,
         push_secret_header: str = "Authorization",
         **options: Any,
     ) -> EmitPush:
@@ -162,6 +167,7 @@ class Workers:
     ) -> PushResult:
         """Handle one push you received yourself, blocking until the job has run."""
         app = self.create_push_handler(on_job, push_secret=push_secret, **options)
+        app._warned = push_secret is None  # the caller checks its requests itself
 
         async def run() -> PushResult:
             try:

@@ -2,14 +2,17 @@
 
     handler = lambda_handler(app)       # template.yaml: Handler: app.handler
 
-Mangum translates the event into an ASGI request for ``app.asgi()`` (lifespan off). It
-keeps one event loop for the life of the container, and ``EmitPush`` keeps one API
-client (one connection pool) per loop, so warm invocations reuse both. The context's
-remaining time sets the run's deadline.
+Mangum translates the event into an ASGI request for ``app.asgi()`` (lifespan off) and
+runs it on the thread's current event loop. ``lambda_handler`` makes one loop and sets
+it as the current loop of the thread that calls it, and of the invoking thread at each
+invocation: Mangum finds it, from any thread, with no deprecated implicit loop creation
+(which Python 3.14 removes). ``EmitPush`` keeps one API client (one connection pool)
+per loop, so warm invocations reuse both. The context's remaining time sets the run's deadline.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -31,9 +34,15 @@ def lambda_handler(app: EmitPush | None = None) -> LambdaHandler:
     """
     app = app or default_app()
     app.prepare()
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)  # before Mangum looks for one (else it makes its own)
     adapter = Mangum(asgi_app(app, any_path=True), lifespan="off")
 
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        nonlocal loop
+        if loop.is_closed():
+            loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)  # where Mangum looks for it
         response: dict[str, Any] = adapter(event, context)  # type: ignore[arg-type]
         return response
 

@@ -24,6 +24,10 @@ __all__ = ["HttpRequest", "http_function"]
 T = TypeVar("T")
 
 
+class Stream(Protocol):
+    def read(self, size: int, /) -> bytes: ...
+
+
 class HttpRequest(Protocol):
     """What is read from the (Flask) request: its body, headers and declared length."""
 
@@ -32,6 +36,9 @@ class HttpRequest(Protocol):
 
     @property
     def content_length(self) -> int | None: ...
+
+    @property
+    def stream(self) -> Stream: ...
 
     def get_data(self) -> bytes: ...
 
@@ -52,6 +59,8 @@ def http_function(app: EmitPush | None = None) -> HttpFunction:
         declared = request.content_length
         if declared is not None and declared > app._max_push_bytes:
             body = b"x" * (app._max_push_bytes + 1)  # refused as too large, unread
+        elif declared is None:  # chunked: read no more than it takes to refuse it
+            body = _read_at_most(request.stream, app._max_push_bytes + 1)
         else:
             body = request.get_data()
         headers = dict(request.headers.items())
@@ -61,6 +70,15 @@ def http_function(app: EmitPush | None = None) -> HttpFunction:
 
     function.__name__ = "emit_push_http_function"
     return function
+
+
+def _read_at_most(stream: Stream, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit and (chunk := stream.read(min(65536, limit - size))):
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 class _LoopThread:

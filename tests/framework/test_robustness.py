@@ -218,7 +218,7 @@ def test_an_annotation_that_cannot_be_resolved_is_an_error() -> None:
         app.on_job("u", payload=Plain)(handler)
 
 
-async def test_the_no_secret_warning_is_given_once_and_only_for_push_endpoints(
+async def test_the_no_secret_warning_is_given_once_per_app_and_only_for_push_endpoints(
     emit: EmitServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = worker_client(emit)
@@ -228,8 +228,11 @@ async def test_the_no_secret_warning_is_given_once_and_only_for_push_endpoints(
         app = EmitPush(client=client, push_secret=None)
         app.asgi()
         app.asgi()
+        direct = EmitPush(client=client, push_secret=None)  # no adapter: handle_push itself
+        for _ in range(2):
+            await direct.handle_push(b'{"jobId": "01JNOSUCH"}', {})
     warnings = [r for r in caplog.records if "no push secret" in r.getMessage()]
-    assert len(warnings) == 1
+    assert len(warnings) == 2  # one for each app with a push endpoint
     await client.aclose()
 
 

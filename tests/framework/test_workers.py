@@ -83,3 +83,15 @@ def test_unknown_options_are_refused(live_server: LiveServer) -> None:
         pytest.raises(TypeError, match="colour"),
     ):
         client.workers.create_push_handler(lambda job: None, colour="red")
+
+
+def test_a_push_handler_takes_its_secret_from_the_environment(
+    live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EMIT_PUSH_SECRET", "from-env")
+    with EmitClient(space_id=SPACE, api_key=WORKER_KEY, base_url=live_server.base_url) as client:
+        handler = client.workers.create_push_handler(lambda job: None)
+        assert handler.push_auth.accepts({"authorization": "Bearer from-env"})
+        assert not handler.push_auth.accepts({})
+        explicit = client.workers.create_push_handler(lambda job: None, push_secret=None)
+        assert not explicit.push_auth.enabled  # None: no check, as asked

@@ -71,8 +71,12 @@ class Uvicorn(Runtime):
         self._serve = ServeThread(scenario_app.asgi)
         self._http = httpx.Client(base_url=self._serve.url, trust_env=False, timeout=60)
 
-    def push(self, body: Any, headers: Mapping[str, str] = AUTH, **_: Any) -> tuple[int, Any]:
-        response = self._http.post("/", content=_raw(body), headers=dict(headers))
+    def push(
+        self, body: Any, headers: Mapping[str, str] = AUTH, *, chunked: bool = False, **_: Any
+    ) -> tuple[int, Any]:
+        content = _raw(body)
+        sent = iter([content]) if chunked else content  # an iterator goes chunked
+        response = self._http.post("/", content=sent, headers=dict(headers))
         return response.status_code, response.json()
 
     def close(self) -> None:
@@ -116,8 +120,12 @@ class CloudFunctions(Runtime):
         self._ff = FunctionsFramework(source, "gcf", env=app_env(live))
         self._http = httpx.Client(base_url=self._ff.url, trust_env=False, timeout=60)
 
-    def push(self, body: Any, headers: Mapping[str, str] = AUTH, **_: Any) -> tuple[int, Any]:
-        response = self._http.post("/", content=_raw(body), headers=dict(headers))
+    def push(
+        self, body: Any, headers: Mapping[str, str] = AUTH, *, chunked: bool = False, **_: Any
+    ) -> tuple[int, Any]:
+        content = _raw(body)
+        sent = iter([content]) if chunked else content  # an iterator goes chunked
+        response = self._http.post("/", content=sent, headers=dict(headers))
         return response.status_code, response.json()
 
     def close(self) -> None:

@@ -177,3 +177,18 @@ def test_an_oversized_body_is_refused_without_an_api_call(
     status, answer = runtime.push(body)
     assert (status, answer["code"]) == (413, "payload_too_large")
     assert len(live.api_calls()) == before
+
+
+def test_a_chunked_body_is_read_and_an_oversized_one_refused(
+    runtime: Runtime, live: LiveServer, admin: httpx.Client
+) -> None:
+    if runtime.name == "lambda":
+        pytest.skip("an event carries its whole body: nothing comes chunked")
+    before = len(live.api_calls())
+    big = json.dumps({"jobId": "01JBIG", "pad": "x" * 200_000}).encode()
+    status, answer = runtime.push(big, chunked=True)  # no Content-Length to refuse it by
+    assert (status, answer["code"]) == (413, "payload_too_large")
+    assert len(live.api_calls()) == before
+    job_id = create(admin, "ok-async", {"n": 1})
+    status, answer = runtime.push(pushed(job_id, "ok-async"), chunked=True)
+    assert (status, answer["status"]) == (200, "completed")
