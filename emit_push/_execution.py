@@ -247,9 +247,19 @@ def _is_async(func: Callable[..., Any]) -> bool:
 async def _fail(job: Job[Any], error: str | BaseException, reason: str | None = None) -> Outcome:
     """Fail the job; past the deadline too (the stop that blocks the function's calls)."""
     message = error_message(error)
+    fail = ep.fail(job.id, error, job.attempt_number)
     try:
         await job._flushed()
-        await AsyncClaimedJob._run(job, ep.fail(job.id, error, job.attempt_number))
+        try:
+            await AsyncClaimedJob._run(job, fail)
+        except ConflictError as exc:
+            if isinstance(exc, JobKilledError):
+                raise
+            # Not running: never acknowledged (auto_ack off, the function stopped before
+            # its own ack). Only a running job can be failed, and a delivered one must not
+            # wait for its delivery timeout: acknowledge it, then fail it.
+            await AsyncClaimedJob._run(job, ep.ack(job.id, job.attempt_number))
+            await AsyncClaimedJob._run(job, fail)
     except JobKilledError:
         return Outcome("killed", reason="killed while running")
     except EmitError as exc:

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._handlers import UNSET
+from ._handlers import UNSET, KeepaliveInterval, OnError
 
 if TYPE_CHECKING:
     from ._app import EmitPush
     from ._client import AsyncEmitClient, EmitClient
+    from ._logger import LoggerOptions
     from ._push import PushResult
 
 __all__ = ["AsyncWorkers", "Workers"]
@@ -63,8 +65,10 @@ _LOOP_OPTIONS = ("types", "count", "poll_interval", "max_backoff", "stop", "grac
                  "handle_signals", "on_done")  # fmt: skip
 
 
-def _split(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    loop = {k: options.pop(k) for k in _LOOP_OPTIONS if k in options}
+def _split(arguments: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A ``run_polling``'s arguments: the handler's options, and the loop's."""
+    options = {k: v for k, v in arguments.items() if k not in {"self", "on_job"}}
+    loop = {k: options.pop(k) for k in _LOOP_OPTIONS}
     return options, loop
 
 
@@ -110,16 +114,33 @@ class AsyncWorkers:
         app._warned = push_secret is None  # the caller checks its requests itself
         return await app.handle_push(_body(payload), headers or {}, remaining_time=remaining_time)
 
-    async def run_polling(self, *, on_job: Callable[..., Any], **options: Any) -> None:
+    async def run_polling(
+        self,
+        *,
+        on_job: Callable[..., Any],
+        types: str | Sequence[str] | None = None,
+        count: int = 1,
+        poll_interval: float = 1.0,
+        max_backoff: float = 15.0,
+        auto_ack: bool = True,
+        auto_fail_on_error: bool = True,
+        auto_complete: bool = False,
+        keepalive_interval: KeepaliveInterval = None,
+        stop_on_error: bool = False,
+        on_error: OnError | None = None,
+        logger: LoggerOptions | None = None,
+        stop: asyncio.Event | threading.Event | None = None,
+        grace_period: float = 30.0,
+        handle_signals: bool = True,
+        on_done: Callable[[PushResult], Any] | None = None,
+    ) -> None:
         """Poll for jobs and run ``on_job`` on each, until stopped (SIGTERM, ``stop=``).
 
-        Options and defaults as the TypeScript SDK's: ``types=None, count=1,
-        poll_interval=1.0, max_backoff=15.0, auto_ack=True, auto_fail_on_error=True,
-        auto_complete=False, keepalive_interval=None, stop_on_error=False, on_error=None,
-        logger=LoggerOptions(), stop=None``; plus ``grace_period=30.0`` and
-        ``handle_signals=True`` (see ``EmitPush.run_polling``).
+        Options and defaults as the TypeScript SDK's, plus ``grace_period`` (seconds
+        running jobs get when stopping, then they are failed back), ``handle_signals``
+        and ``on_done`` (sees each job's result); see ``EmitPush.run_polling``.
         """
-        job_options, loop = _split(options)
+        job_options, loop = _split(locals())
         app = _app(on_job, None, "Authorization", job_options, client=self._client)
         await app.run_polling(**loop)
 
@@ -179,12 +200,31 @@ class Workers:
 
         return asyncio.run(run())
 
-    def run_polling(self, *, on_job: Callable[..., Any], **options: Any) -> None:
+    def run_polling(
+        self,
+        *,
+        on_job: Callable[..., Any],
+        types: str | Sequence[str] | None = None,
+        count: int = 1,
+        poll_interval: float = 1.0,
+        max_backoff: float = 15.0,
+        auto_ack: bool = True,
+        auto_fail_on_error: bool = True,
+        auto_complete: bool = False,
+        keepalive_interval: KeepaliveInterval = None,
+        stop_on_error: bool = False,
+        on_error: OnError | None = None,
+        logger: LoggerOptions | None = None,
+        stop: threading.Event | None = None,
+        grace_period: float = 30.0,
+        handle_signals: bool = True,
+        on_done: Callable[[PushResult], Any] | None = None,
+    ) -> None:
         """Poll and run ``on_job`` until stopped; blocks. See ``AsyncWorkers.run_polling``.
 
-        ``stop`` may be a ``threading.Event`` set from another thread.
+        ``stop`` is a ``threading.Event``, to be set from another thread.
         """
-        job_options, loop = _split(options)
+        job_options, loop = _split(locals())
         app = self.create_push_handler(on_job, **job_options)
 
         async def run() -> None:

@@ -161,13 +161,23 @@ async def test_stopping_gives_a_grace_period_then_fails_running_jobs_back(
         await started.wait()
         return "done"
 
+    unacked = asyncio.Event()
+
+    @app.on_job("unacked", auto_ack=False)
+    async def before_its_ack(job: Job) -> None:
+        unacked.set()
+        await asyncio.sleep(30)  # stopped before it acknowledged the job itself
+        await job.ack()
+
     stuck_id = await create(admin, "stuck", maxRetries=2)
     quick_id = await create(admin, "quick")
+    unacked_id = await create(admin, "unacked")
     done: list[PushResult] = []
     worker = asyncio.create_task(
-        app.run_polling(count=2, stop=stop, grace_period=0.3, on_done=done.append)
+        app.run_polling(count=3, stop=stop, grace_period=0.3, on_done=done.append)
     )
     await started.wait()
+    await unacked.wait()
     stop.set()  # the quick job finishes within the grace period, the stuck one does not
     await asyncio.wait_for(worker, 10)
     release.set()
@@ -177,7 +187,8 @@ async def test_stopping_gives_a_grace_period_then_fails_running_jobs_back(
     stuck_job = await job(admin, stuck_id)
     assert (stuck_job["status"], stuck_job["attemptNumber"]) == ("pending", 1)  # retries now
     assert await logs(admin, stuck_id) == ["started"]
-    for job_id in (stuck_id, quick_id):  # nothing left delivered or running
+    assert outcomes[unacked_id] == ("failed", "worker stopped")
+    for job_id in (stuck_id, quick_id, unacked_id):  # nothing left delivered or running
         assert (await job(admin, job_id))["status"] in {"pending", "completed"}
 
 
