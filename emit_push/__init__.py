@@ -63,7 +63,19 @@ if typing.TYPE_CHECKING:  # what type checkers and IDEs read; at run time, __get
     )
     from ._push import PushResult
     from ._realtime import AsyncRealtimeConnection, RealtimeConnection
-    from ._realtime_models import Connected, RealtimeClose, RealtimeEvent
+    from ._realtime_models import (
+        CompletedEvent,
+        Connected,
+        DeadEvent,
+        InitEvent,
+        KilledEvent,
+        LogRange,
+        LogsEvent,
+        ProgressEvent,
+        RealtimeClose,
+        RealtimeEvent,
+        RetriedEvent,
+    )
     from ._realtime_protocol import RealtimeError
 
 __all__ = [
@@ -76,13 +88,16 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ClaimedJob",
+    "CompletedEvent",
     "ConfigurationError",
     "ConflictError",
     "Connected",
+    "DeadEvent",
     "DeadlineExceeded",
     "EmitClient",
     "EmitError",
     "EmitPush",
+    "InitEvent",
     "InvalidInputError",
     "Job",
     "JobDescriptor",
@@ -94,19 +109,24 @@ __all__ = [
     "JobRef",
     "JobSpec",
     "JobState",
+    "KilledEvent",
     "LogEntry",
     "LogPage",
+    "LogRange",
     "LoggerOptions",
     "LogsAccepted",
+    "LogsEvent",
     "NotFoundError",
     "PermissionDeniedError",
     "Progress",
+    "ProgressEvent",
     "PushResult",
     "RateLimitError",
     "RealtimeClose",
     "RealtimeConnection",
     "RealtimeError",
     "RealtimeEvent",
+    "RetriedEvent",
     "ServerError",
     "SubProgress",
     "SyncJob",
@@ -136,7 +156,10 @@ _MODULES = {
     ),
     "._push": ("PushResult",),
     "._realtime": ("AsyncRealtimeConnection", "RealtimeConnection"),
-    "._realtime_models": ("Connected", "RealtimeClose", "RealtimeEvent"),
+    "._realtime_models": (
+        "CompletedEvent", "Connected", "DeadEvent", "InitEvent", "KilledEvent", "LogRange",
+        "LogsEvent", "ProgressEvent", "RealtimeClose", "RealtimeEvent", "RetriedEvent",
+    ),
     "._realtime_protocol": ("RealtimeError",),
 }  # fmt: skip
 _SOURCE = {name: module for module, names in _MODULES.items() for name in names}

@@ -1,11 +1,15 @@
 """What the realtime streams deliver: typed events, read leniently (contract §8).
 
 Every message is an envelope ``{"type", "jobId", "status", "data", "timestamp"}``; the
-space stream adds ``jobName`` and ``seq`` and opens with ``connected``. Types the SDK does
-not know (the local server's ``push_sent``, a new one of the service's) are delivered as
-``RealtimeEvent``s like any other, unknown fields are kept (``event.model_extra``), and a
-known field in a shape the SDK cannot read is left at its default with a warning rather
-than losing the event.
+space stream adds ``jobName`` and ``seq`` and opens with ``connected``. The types whose
+``data`` has a shape come as subclasses that read it into typed fields (the raw ``data``
+stays): ``InitEvent.progress`` and ``.job``, ``ProgressEvent.progress``,
+``LogsEvent.logs``, ``RetriedEvent.error`` and ``.attempt_number``, ``DeadEvent.error``,
+``KilledEvent.reason``, ``CompletedEvent.result``; ``Connected`` has the cursor. Types
+the SDK does not know (a new one of the service's) are delivered as ``RealtimeEvent``s
+like any other, unknown fields are kept (``event.model_extra``), and a known field in a
+shape the SDK cannot read is left at its default with a warning rather than losing the
+event.
 """
 
 from __future__ import annotations
@@ -16,11 +20,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import ValidationError, model_validator
 
-from ._models import _Wire
+from ._models import JobDetails, Progress, _Wire
 
-__all__ = ["TERMINAL_TYPES", "Connected", "RealtimeClose", "RealtimeEvent", "parse_event"]
+__all__ = [
+    "TERMINAL_TYPES",
+    "CompletedEvent",
+    "Connected",
+    "DeadEvent",
+    "InitEvent",
+    "KilledEvent",
+    "LogRange",
+    "LogsEvent",
+    "ProgressEvent",
+    "RealtimeClose",
+    "RealtimeEvent",
+    "RetriedEvent",
+    "parse_event",
+]
 
 TERMINAL_TYPES = frozenset({"completed", "dead", "killed"})
 """Event types (and job statuses) after which a job changes no more."""
@@ -71,6 +89,117 @@ class Connected(RealtimeEvent):
     counts: dict[str, int] = {}
 
 
+class _FromData(RealtimeEvent):
+    """An event whose typed fields are read from its ``data`` object."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_data(cls, value: Any) -> Any:
+        if isinstance(value, dict) and isinstance(value.get("data"), dict):
+            return {**value["data"], **value}  # the envelope's own fields win
+        return value
+
+
+class InitEvent(RealtimeEvent):
+    """A job stream's first message: the job's status, and its progress so far.
+
+    ``job`` is the whole job on a ``jobs:read`` view; a progress-only view gets
+    ``progress`` alone.
+    """
+
+    progress: Progress | None = None
+    job: JobDetails | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_data(cls, value: Any) -> Any:
+        data = value.get("data") if isinstance(value, dict) else None
+        if not isinstance(data, dict):
+            return value
+        typed = {"progress": data.get("progress")}
+        if "id" in data and "name" in data:  # the whole job
+            typed["job"] = data
+        return {**value, **typed}
+
+
+class ProgressEvent(RealtimeEvent):
+    """``progress``: the job's latest report, typed.
+
+    if isinstance(event, ProgressEvent) and event.progress:
+        print(f"{event.progress.percent:.0f}% {event.progress.message}")
+    """
+
+    progress: Progress | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_data(cls, value: Any) -> Any:
+        if isinstance(value, dict) and isinstance(value.get("data"), dict):
+            return {**value, "progress": value["data"]}
+        return value
+
+
+class LogRange(_Wire):
+    """Which log lines a ``logs`` event announces: read them with ``jobs.logs``."""
+
+    from_seq: int | None = None
+    to_seq: int | None = None
+    count: int = 0
+
+
+class LogsEvent(RealtimeEvent):
+    """``logs``: lines were stored; ``logs`` says which (``after=from_seq - 1``)."""
+
+    logs: LogRange | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_data(cls, value: Any) -> Any:
+        if isinstance(value, dict) and isinstance(value.get("data"), dict):
+            return {**value, "logs": value["data"]}
+        return value
+
+
+class RetriedEvent(_FromData):
+    """``retried``: the attempt failed and the job will run again."""
+
+    error: str | None = None
+    attempt_number: int | None = None
+    """The attempt that comes next."""
+
+
+class DeadEvent(_FromData):
+    """``dead``: the last attempt failed; the job runs no more."""
+
+    error: str | None = None
+
+
+class KilledEvent(_FromData):
+    """``killed``: the job was stopped for good."""
+
+    reason: str | None = None
+
+
+class CompletedEvent(RealtimeEvent):
+    """``completed``: ``result`` is the job's result (absent on a progress-only view)."""
+
+    @property
+    def result(self) -> Any:
+        return self.data
+
+
+_TYPES: dict[str, type[RealtimeEvent]] = {
+    "connected": Connected,
+    "init": InitEvent,
+    "progress": ProgressEvent,
+    "logs": LogsEvent,
+    "retried": RetriedEvent,
+    "dead": DeadEvent,
+    "killed": KilledEvent,
+    "completed": CompletedEvent,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class RealtimeClose:
     """How a stream's WebSocket closed, as ``on_close`` receives it.
@@ -95,7 +224,7 @@ def parse_event(message: str | bytes) -> RealtimeEvent | None:
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         log.warning("realtime: dropped a message without a type")
         return None
-    model = Connected if data["type"] == "connected" else RealtimeEvent
+    model = _TYPES.get(data["type"], RealtimeEvent)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -105,7 +234,8 @@ def parse_event(message: str | bytes) -> RealtimeEvent | None:
             data["type"],
             ", ".join(sorted(unreadable)),
         )
+    readable = {k: v for k, v in data.items() if k not in unreadable}
     try:
-        return model.model_validate({k: v for k, v in data.items() if k not in unreadable})
-    except ValidationError:  # pragma: no cover - every field left has a default
-        return None
+        return model.model_validate(readable)
+    except ValidationError:  # its typed fields cannot read ``data``: the event, untyped
+        return RealtimeEvent.model_validate(readable)

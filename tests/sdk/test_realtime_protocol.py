@@ -9,8 +9,21 @@ from typing import Any
 
 import pytest
 
+from emit_push import Progress
 from emit_push._exceptions import EmitError, InvalidInputError
-from emit_push._realtime_models import Connected, RealtimeEvent, parse_event
+from emit_push._realtime_models import (
+    CompletedEvent,
+    Connected,
+    DeadEvent,
+    InitEvent,
+    KilledEvent,
+    LogRange,
+    LogsEvent,
+    ProgressEvent,
+    RealtimeEvent,
+    RetriedEvent,
+    parse_event,
+)
 from emit_push._realtime_protocol import (
     Backoff,
     Outcome,
@@ -48,16 +61,51 @@ def test_an_envelope_reads_into_a_typed_event() -> None:
             timestamp="2025-02-24T10:30:00.000Z",
         )  # fmt: skip
     )
-    assert event == RealtimeEvent(
-        type="progress",
-        job_id=JOB,
-        status="running",
-        job_name="resize",
-        seq=7,
-        data={"percent": 5, "message": "m"},
-        timestamp=datetime(2025, 2, 24, 10, 30, tzinfo=UTC),
-    )
+    assert isinstance(event, ProgressEvent)
+    assert (event.type, event.job_id, event.status, event.job_name, event.seq) == (
+        "progress", JOB, "running", "resize", 7,
+    )  # fmt: skip
+    assert event.timestamp == datetime(2025, 2, 24, 10, 30, tzinfo=UTC)
+    assert event.data == {"percent": 5, "message": "m"}  # the raw data stays
+    assert event.progress == Progress(percent=5, message="m")
     assert not event.terminal
+
+
+def test_a_full_init_carries_the_job() -> None:
+    job = {"id": JOB, "name": "resize", "status": "running", "progress": {"percent": 3}}
+    event = parse_event(msg(type="init", jobId=JOB, status="running", data=job))
+    assert isinstance(event, InitEvent)
+    assert event.job is not None
+    assert (event.job.id, event.job.name, event.job.status) == (JOB, "resize", "running")
+    assert event.progress == Progress(percent=3)
+
+
+@pytest.mark.parametrize(
+    ("message", "kind", "typed"),
+    [
+        (msg(type="init", status="running", data={"progress": {"percent": 9}}), InitEvent,
+         {"progress": Progress(percent=9), "job": None}),
+        (msg(type="init", status="pending", data={"progress": None}), InitEvent,
+         {"progress": None}),
+        (msg(type="logs", data={"fromSeq": 4, "toSeq": 6, "count": 3}), LogsEvent,
+         {"logs": LogRange(from_seq=4, to_seq=6, count=3)}),
+        (msg(type="retried", data={"error": "E: x", "attemptNumber": 2}), RetriedEvent,
+         {"error": "E: x", "attempt_number": 2}),
+        (msg(type="dead", data={"error": "E: x"}), DeadEvent, {"error": "E: x"}),
+        (msg(type="killed", data={"reason": "stop"}), KilledEvent, {"reason": "stop"}),
+        (msg(type="completed", data=[1, 2]), CompletedEvent, {"result": [1, 2]}),
+        (msg(type="checkpoint", data={"step": 1}), RealtimeEvent, {"data": {"step": 1}}),
+        # Data in a shape the typed fields cannot read: the event still comes, untyped.
+        (msg(type="progress", data={"percent": "lots"}), RealtimeEvent,
+         {"data": {"percent": "lots"}}),
+    ],
+)  # fmt: skip
+def test_each_type_reads_its_data_into_typed_fields(
+    message: str, kind: type[RealtimeEvent], typed: dict[str, Any]
+) -> None:
+    event = parse_event(message)
+    assert type(event) is kind
+    assert {name: getattr(event, name) for name in typed} == typed
 
 
 @pytest.mark.parametrize("kind", ["completed", "dead", "killed"])
