@@ -4,10 +4,11 @@
 
 Mangum translates the event into an ASGI request for ``app.asgi()`` (lifespan off) and
 runs it on the thread's current event loop. ``lambda_handler`` makes one loop and sets
-it as the current loop of the thread that calls it, and of the invoking thread at each
-invocation: Mangum finds it, from any thread, with no deprecated implicit loop creation
-(which Python 3.14 removes). ``EmitPush`` keeps one API client (one connection pool)
-per loop, so warm invocations reuse both. The context's remaining time sets the run's deadline.
+it as the current loop of the thread that calls it (unless that thread runs one: then at
+the first invocation), and of the invoking thread at each invocation: Mangum finds it,
+from any thread, with no deprecated implicit loop creation (which Python 3.14 removes).
+``EmitPush`` keeps one API client (one connection pool) per loop, so warm invocations
+reuse both. The context's remaining time sets the run's deadline.
 """
 
 from __future__ import annotations
@@ -34,13 +35,17 @@ def lambda_handler(app: EmitPush | None = None) -> LambdaHandler:
     """
     app = app or default_app()
     app.prepare()
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)  # before Mangum looks for one (else it makes its own)
+    loop: asyncio.AbstractEventLoop | None = None
+    try:
+        asyncio.get_running_loop()  # made in async code (a test): Mangum takes that loop
+    except RuntimeError:  # imported by the runtime: set ours before Mangum makes its own
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
     adapter = Mangum(asgi_app(app, any_path=True), lifespan="off")
 
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         nonlocal loop
-        if loop.is_closed():
+        if loop is None or loop.is_closed():
             loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)  # where Mangum looks for it
         response: dict[str, Any] = adapter(event, context)  # type: ignore[arg-type]
