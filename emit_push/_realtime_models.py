@@ -18,7 +18,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import ValidationError, model_validator
 
@@ -122,7 +122,20 @@ class InitEvent(RealtimeEvent):
         return {**value, **typed}
 
 
-class ProgressEvent(RealtimeEvent):
+class _DataAs(RealtimeEvent):
+    """An event whose ``data`` object is read whole into one typed field, ``_field``."""
+
+    _field: ClassVar[str]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_data(cls, value: Any) -> Any:
+        if isinstance(value, dict) and isinstance(value.get("data"), dict):
+            return {**value, cls._field: value["data"]}
+        return value
+
+
+class ProgressEvent(_DataAs):
     """``progress``: the job's latest report, typed.
 
     if isinstance(event, ProgressEvent) and event.progress:
@@ -130,13 +143,7 @@ class ProgressEvent(RealtimeEvent):
     """
 
     progress: Progress | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _read_data(cls, value: Any) -> Any:
-        if isinstance(value, dict) and isinstance(value.get("data"), dict):
-            return {**value, "progress": value["data"]}
-        return value
+    _field = "progress"
 
 
 class LogRange(_Wire):
@@ -147,17 +154,11 @@ class LogRange(_Wire):
     count: int = 0
 
 
-class LogsEvent(RealtimeEvent):
+class LogsEvent(_DataAs):
     """``logs``: lines were stored; ``logs`` says which (``after=from_seq - 1``)."""
 
     logs: LogRange | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _read_data(cls, value: Any) -> Any:
-        if isinstance(value, dict) and isinstance(value.get("data"), dict):
-            return {**value, "logs": value["data"]}
-        return value
+    _field = "logs"
 
 
 class RetriedEvent(_FromData):

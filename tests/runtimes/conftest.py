@@ -60,7 +60,21 @@ def _raw(body: Mapping[str, Any] | bytes) -> bytes:
     return body if isinstance(body, bytes) else json.dumps(body).encode()
 
 
-class Uvicorn(Runtime):
+class _OverHttp(Runtime):
+    """A runtime that takes pushes as HTTP requests, as a web server does."""
+
+    _http: httpx.Client
+
+    def push(
+        self, body: Any, headers: Mapping[str, str] = AUTH, *, chunked: bool = False, **_: Any
+    ) -> tuple[int, Any]:
+        content = _raw(body)
+        sent = iter([content]) if chunked else content  # an iterator goes chunked
+        response = self._http.post("/", content=sent, headers=dict(headers))
+        return response.status_code, response.json()
+
+
+class Uvicorn(_OverHttp):
     name = "uvicorn"
 
     def __init__(self, live: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -70,14 +84,6 @@ class Uvicorn(Runtime):
 
         self._serve = ServeThread(scenario_app.asgi)
         self._http = httpx.Client(base_url=self._serve.url, trust_env=False, timeout=60)
-
-    def push(
-        self, body: Any, headers: Mapping[str, str] = AUTH, *, chunked: bool = False, **_: Any
-    ) -> tuple[int, Any]:
-        content = _raw(body)
-        sent = iter([content]) if chunked else content  # an iterator goes chunked
-        response = self._http.post("/", content=sent, headers=dict(headers))
-        return response.status_code, response.json()
 
     def close(self) -> None:
         self._http.close()
@@ -112,21 +118,13 @@ class Lambda(Runtime):
         self.runtime.close()
 
 
-class CloudFunctions(Runtime):
+class CloudFunctions(_OverHttp):
     name = "gcf"
 
     def __init__(self, live: LiveServer) -> None:
         source = REPO / "tests" / "runtimes" / "scenario_gcf.py"
         self._ff = FunctionsFramework(source, "gcf", env=app_env(live))
         self._http = httpx.Client(base_url=self._ff.url, trust_env=False, timeout=60)
-
-    def push(
-        self, body: Any, headers: Mapping[str, str] = AUTH, *, chunked: bool = False, **_: Any
-    ) -> tuple[int, Any]:
-        content = _raw(body)
-        sent = iter([content]) if chunked else content  # an iterator goes chunked
-        response = self._http.post("/", content=sent, headers=dict(headers))
-        return response.status_code, response.json()
 
     def close(self) -> None:
         self._http.close()
