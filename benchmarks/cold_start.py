@@ -73,7 +73,7 @@ async def push(request: Request) -> JSONResponse:
         return JSONResponse({"error": "unauthorized"}, status_code=401)
     body = await request.json()
     async with httpx.AsyncClient(base_url=BASE_URL, headers=HEADERS) as http:
-        claim = await http.post(f"/jobs/{body['jobId']}/claim", json={"workerId": "lambda"})
+        claim = await http.post(f"/jobs/{body['jobId']}/claim")
     if claim.status_code == 404:
         return JSONResponse({"status": "skipped"})
     return JSONResponse({"status": "claimed"})

@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute, compile_path
 
 from ._auth import Principal, key_from_headers
 from ._errors import ApiError, bad_request
-from ._http import gunzip, int_param, parse_json, read_body, too_large
+from ._http import gunzip, host, int_param, parse_json, read_body, too_large
 from ._queries import load_job
 from ._records import LogLine, NewJob, PushSettings
 from ._schemas import (
@@ -145,11 +145,7 @@ class Api:
         """
         scope = request.scope
         scheme = "wss" if scope.get("scheme") in {"https", "wss"} else "ws"
-        host = request.headers.get("host")
-        if not host:
-            server = scope.get("server")
-            host = f"{server[0]}:{server[1]}" if server else "localhost"
-        return f"{scheme}://{host}{scope.get('root_path', '')}{self._prefix}/realtime/"
+        return f"{scheme}://{host(request)}{scope.get('root_path', '')}{self._prefix}/realtime/"
 
     def _spec(self, item: object, where: str, now: int) -> NewJob:
         spec = validate(JobSpecIn, item, where)

@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -19,6 +19,7 @@ from ._bootstrap import Credentials, bootstrap, load_keys, load_push_settings
 from ._config import ServerConfig
 from ._engine import Engine
 from ._errors import ApiError
+from ._http import host
 from ._openapi import openapi_document
 from ._queries import Reader
 from ._realtime import Hub, RealtimeEndpoints
@@ -55,6 +56,7 @@ class EmitServer:
             exception_handlers={
                 ApiError: _api_error,
                 HTTPException: _http_error,
+                ClientDisconnect: _client_gone,
                 Exception: _crash,
             },
             lifespan=self._lifespan,
@@ -119,7 +121,8 @@ class EmitServer:
         self.scheduler.due(at_ms)
 
     async def _index(self, request: Request) -> Response:
-        base = str(request.base_url).rstrip("/") + API_PREFIX
+        root = request.scope.get("root_path", "")
+        base = f"{request.url.scheme}://{host(request)}{root}{API_PREFIX}"
         return JSONResponse(
             {"name": "emit local server", "baseUrl": base, "openapi": base + "/openapi.json"}
         )
@@ -149,6 +152,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     message = {404: "No such endpoint", 405: "Method not allowed"}.get(exc.status_code, exc.detail)
     body = {"error": message, "code": codes.get(exc.status_code, "http_error")}
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _client_gone(conn: HTTPConnection, exc: Exception) -> None:
+    """The client left while its body was being read: nobody is left to answer, and
+    nothing went wrong here. ``None`` tells Starlette to send nothing."""
 
 
 async def _crash(request: Request, exc: Exception) -> Response:

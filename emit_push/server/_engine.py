@@ -72,8 +72,8 @@ class Engine:
                 if e.history
             ]
             self.db.executemany("INSERT INTO job_events VALUES (?, ?, ?, ?, ?, ?)", rows)
-        if events:
-            self._store.after_commit(lambda: self._sink.publish(events))
+        if published := [e for e in events if e.stream]:
+            self._store.after_commit(lambda: self._sink.publish(published))
 
     def _load(self, job_id: str, space_id: str) -> Job:
         return load_job(self.db, job_id, space_id)
@@ -87,11 +87,13 @@ class Engine:
             self._sink.due(changes["due_at"])
 
     @staticmethod
-    def _event(events: list[Event], job: Job, kind: str, data: Any, now: int) -> None:
+    def _event(
+        events: list[Event], job: Job, kind: str, data: Any, now: int, stream: bool = True
+    ) -> None:
         events.append(
             Event(
                 kind, job["id"], job["space_id"], job["name"], job["status"],
-                job["attempt_number"], data, now,
+                job["attempt_number"], data, now, stream=stream,
             )
         )  # fmt: skip
 
@@ -394,8 +396,8 @@ class Engine:
                 )
                 self._sink.due(retry_at)
             row = self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            if row is not None and kind is not None:
-                self._event(events, dict(row), kind, data, now)
+            if row is not None and kind is not None:  # history only: §8 does not list them
+                self._event(events, dict(row), kind, data, now, stream=False)
 
     def set_push(self, space_id: str, settings: PushSettings) -> None:
         names = None if settings.job_names is None else dumps(sorted(settings.job_names))

@@ -1,4 +1,5 @@
-"""Reading requests safely: capped bodies, strict JSON, gzip with a ceiling, query numbers."""
+"""Reading requests safely: capped bodies, strict JSON, gzip with a ceiling, query numbers,
+a Host fit to be echoed."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from starlette.requests import Request
 
 from ._errors import ApiError, bad_request
 
-__all__ = ["MAX_JSON_DEPTH", "gunzip", "int_param", "parse_json", "read_body"]
+__all__ = ["MAX_JSON_DEPTH", "gunzip", "host", "int_param", "parse_json", "read_body"]
 
 MAX_JSON_DEPTH = 64
 """How deeply a JSON body (or log line) may nest arrays and objects.
@@ -27,6 +28,10 @@ _INTEGER = re.compile(r"-?[0-9]{1,18}")
 # bytes.translate: keep quotes and brackets only, brackets as +1 and -1 (0xff, signed).
 _SIGNS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
 _NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{}')
+# host[:port]: a name of RFC 3986 unreserved characters, or a bracketed IPv6 literal.
+_HOST = re.compile(
+    r"(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+(?:%25[A-Za-z0-9._~-]+)?\])(?::[0-9]{1,5})?"
+)
 _GZIP_MAGIC = b"\x1f\x8b"
 _GZIP_CHUNK = 16 * 1024  # input per inflate call: bounds the copy made at each member's end
 _MAX_GZIP_MEMBERS = 10_000
@@ -150,3 +155,19 @@ def int_param(
     if value < minimum:
         raise bad_request(f"{name}: must be at least {minimum}")
     return value if clamp is None else min(value, clamp)
+
+
+def host(request: Request) -> str:
+    """``host[:port]`` as the client reached us, for URLs in answers.
+
+    The ``Host`` header when it is one; anything else (``a"b<script>``) would be echoed
+    into those URLs, so then the server's own address is used.
+    """
+    header = request.headers.get("host", "")
+    if _HOST.fullmatch(header):
+        return header
+    server = request.scope.get("server")
+    if not server or server[1] is None:  # none, or a Unix socket: [path, None]
+        return "localhost"
+    name, port = server
+    return f"[{name}]:{port}" if ":" in name else f"{name}:{port}"

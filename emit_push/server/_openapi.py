@@ -236,6 +236,7 @@ def _paths() -> dict[str, Any]:
     bulk = {"type": array, "items": _ref("JobSpecIn"), "minItems": 1, "maxItems": 1000}
     refs = {"oneOf": [_ref("JobRef"), {"type": array, "items": _ref("JobRef")}]}
     object_body = _json({"type": "object"})
+    empty_body = _json({"type": "object", "additionalProperties": False})
     ndjson = {
         "content": {
             "application/x-ndjson": {
@@ -293,12 +294,12 @@ def _paths() -> dict[str, Any]:
         "/jobs/{job_id}/claim": {
             "post": _op(
                 "Claim one pending job", "jobs:poll", (200, _ref("Descriptor")),
-                (400, 404, 409, 413), object_body, body_required=False,
+                (400, 404, 409, 413), empty_body, body_required=False,
             ),
         },
     }  # fmt: skip
     for action, (summary, scope, model) in _ACTIONS.items():
-        body = object_body if model in (None, "object") else _json(_ref(str(model)))
+        body = {None: empty_body, "object": object_body}.get(model) or _json(_ref(str(model)))
         required = model in ("object", "ProgressIn", "FailIn")
         ok = (200, _ref("WorkerReply"))
         paths.setdefault(f"/jobs/{{job_id}}/{action}", {})["post"] = _op(

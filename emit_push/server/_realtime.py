@@ -125,6 +125,7 @@ class RealtimeEndpoints:
             if principal is not None and "jobs:read:progress" not in principal.scopes:
                 raise _Close(4403, "Missing required scope: jobs:read:progress")
             full = principal is not None and "jobs:read" in principal.scopes
+            self._server.store.commit_group()  # see space(): init shows no write still to come
             with self._server.hub.subscribe("job", job_id) as sub:
                 try:
                     row = load_job(self._server.store.conn, job_id, None)
@@ -158,6 +159,11 @@ class RealtimeEndpoints:
                 raise _Close(4400, "since must be a non-negative integer")
             instance = ws.query_params.get("streamInstanceId")
             hub = self._server.hub
+            # Writes of this loop turn are visible on our connection before they commit, and
+            # their events are published (with seqs beyond ours) only after: counts taken
+            # now would count such a job twice for a client that applies the events. So
+            # commit first; from here to the counts nothing awaits, so nothing else writes.
+            self._server.store.commit_group()
             with hub.subscribe("space", space_id) as sub:
                 seq = hub.seq(space_id)
                 missed = _missed(

@@ -6,7 +6,6 @@ forbid unknown fields, so a typo such as ``max_retries`` is reported rather than
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -14,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from ._errors import ApiError, bad_request
 from ._ids import TimestampRangeError, parse_ts
+from ._messages import problems
 from ._outbound import check_headers, check_url
 
 __all__ = [
@@ -114,8 +114,6 @@ class LogLineIn(_In):
 
 M = TypeVar("M", bound=BaseModel)
 
-_SNAKE = re.compile(r"_([a-z])")
-
 
 def validate(model: type[M], data: object, where: str = "") -> M:
     """``model`` from parsed JSON, or a 400 naming every field that is wrong."""
@@ -128,52 +126,11 @@ def validate(model: type[M], data: object, where: str = "") -> M:
 
 
 def _as_api_error(exc: ValidationError, model: type[BaseModel], where: str) -> ApiError:
-    problems = []
-    for error in exc.errors()[:5]:
-        loc = ".".join(str(part) for part in error["loc"] if not _is_union_tag(part))
+    reports = []
+    for loc, message in problems(exc, model):
         field = f"{where}.{loc}" if where and loc else (where or loc or "body")
-        problems.append(f"{field}: {_describe(error, model)}")
-    return bad_request("; ".join(problems))
-
-
-def _is_union_tag(part: object) -> bool:
-    # pydantic names the union member it tried ("list[...]", "function-after[...]").
-    return isinstance(part, str) and ("[" in part or part in {"str", "int", "float"})
-
-
-def _describe(error: Any, model: type[BaseModel]) -> str:
-    kind, ctx = error["type"], error.get("ctx", {})
-    if kind == "missing":
-        return "is required"
-    if kind == "extra_forbidden":
-        name = str(error["loc"][-1])
-        camel = _SNAKE.sub(lambda m: m.group(1).upper(), name)
-        hint = (
-            f" (did you mean {camel!r}?)" if camel != name and camel in model.model_fields else ""
-        )
-        return f"is not a known field{hint}"
-    if kind in {"int_type", "int_from_float"}:
-        return "must be an integer"
-    if kind == "float_type":
-        return "must be a number"
-    if kind == "string_type":
-        return "must be a string"
-    if kind in {"dict_type", "model_type"}:
-        return "must be a JSON object"
-    if kind == "list_type":
-        return "must be an array"
-    if kind in {"less_than_equal", "greater_than_equal"}:
-        bound = ctx.get("le", ctx.get("ge"))
-        return f"must be {'at most' if kind == 'less_than_equal' else 'at least'} {bound}"
-    if kind == "string_too_short":
-        return "must not be empty"
-    if kind == "string_too_long":
-        return f"must be at most {ctx.get('max_length')} characters"
-    if kind == "string_pattern_mismatch":
-        return "must be an http(s) URL"
-    if kind == "literal_error":
-        return f"must be one of {ctx.get('expected')}"
-    return str(error["msg"])
+        reports.append(f"{field}: {message}")
+    return bad_request("; ".join(reports))
 
 
 def validate_object(data: Any) -> dict[str, Any]:
@@ -182,8 +139,14 @@ def validate_object(data: Any) -> dict[str, Any]:
     return data
 
 
+class _NothingIn(_In):
+    """claim, ack and keepalive: the contract (§5) gives them an empty body, and no client
+    is known to send fields there. So, as for complete, a field is refused (400), not
+    ignored; no body or ``{}`` is fine."""
+
+
 def _empty(data: Any) -> None:
-    validate_object(data)
+    validate(_NothingIn, data)
 
 
 def _progress(data: Any) -> dict[str, Any]:

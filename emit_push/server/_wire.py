@@ -45,7 +45,9 @@ def ts(ms: int | None) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One thing that happened to a job: stored in its history and sent to streams."""
+    """One thing that happened to a job: stored in its history (``history``) and sent to
+    the streams (``stream``). Streams carry only the types of contract §8; the outcomes of
+    pushes and callbacks (§6, §7) are history only."""
 
     type: str
     job_id: str
@@ -56,6 +58,7 @@ class Event:
     data: Any
     at: int
     history: bool = True
+    stream: bool = True
 
     def envelope(self, *, with_data: bool = True) -> dict[str, Any]:
         return {

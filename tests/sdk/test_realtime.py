@@ -424,20 +424,6 @@ async def test_a_space_stream_opens_with_counts_and_numbers_every_event(
     assert created.seq == connected.seq + 1 == conn.seq
 
 
-async def test_unknown_event_types_are_delivered(streams: Streams, http: httpx.AsyncClient) -> None:
-    # A push to a closed port on loopback fails at once: the server records push_failed.
-    response = await http.put(f"/spaces/{SPACE}/push", json={"url": "http://127.0.0.1:9/"})
-    assert response.status_code == 200, response.text
-    rec = Recorder()
-    streams.space(rec)
-    await rec.until(lambda: rec.events)
-    job_id = await create(http)
-    await rec.until(lambda: "push_failed" in rec.types)
-    failed = rec.events[rec.types.index("push_failed")]
-    assert (failed.job_id, type(failed)) == (job_id, RealtimeEvent)
-    assert failed.data["url"] == "http://127.0.0.1:9/"
-
-
 async def test_a_cursor_tells_whether_events_were_missed(
     streams: Streams, http: httpx.AsyncClient
 ) -> None:

@@ -95,6 +95,9 @@ def test_a_full_init_carries_the_job() -> None:
         (msg(type="killed", data={"reason": "stop"}), KilledEvent, {"reason": "stop"}),
         (msg(type="completed", data=[1, 2]), CompletedEvent, {"result": [1, 2]}),
         (msg(type="checkpoint", data={"step": 1}), RealtimeEvent, {"data": {"step": 1}}),
+        # A type the SDK does not know (the service added one): delivered all the same.
+        (msg(type="brand_new", data={"x": 1}, extra=True), RealtimeEvent,
+         {"type": "brand_new", "data": {"x": 1}, "model_extra": {"extra": True}}),
         # Data in a shape the typed fields cannot read: the event still comes, untyped.
         (msg(type="progress", data={"percent": "lots"}), RealtimeEvent,
          {"data": {"percent": "lots"}}),

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
 
+from emit_push.server import EmitServer
 from tests.conftest import SPACE
 
 
@@ -37,3 +41,51 @@ async def start(http: httpx.AsyncClient, job_id: str) -> None:
 
 def event_types(document: dict[str, Any]) -> list[str]:
     return [event["type"] for event in document["events"]]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    type: str
+    job_id: str
+    data: Any
+
+
+class Deliveries:
+    """The outcomes of pushes and callbacks as the engine records them, to wait for.
+
+    They go to the job's history only (no stream carries them, contract §8), so a test
+    that must wait for one watches the engine's record call instead of a stream.
+    """
+
+    def __init__(self, emit: EmitServer, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.records: list[Delivery] = []
+        self._changed = asyncio.Event()
+        record = emit.engine.record_delivery
+
+        def recording(
+            outbox_id: int, job_id: str, kind: str | None, data: Any, retry_at: int | None = None
+        ) -> None:
+            record(outbox_id, job_id, kind, data, retry_at)
+            if kind is not None:
+                self.records.append(Delivery(kind, job_id, data))
+                self._changed.set()
+
+        monkeypatch.setattr(emit.engine, "record_delivery", recording)
+
+    async def wait_for(self, count: int, *kinds: str, job_id: str | None = None) -> list[Delivery]:
+        """The first ``count`` records of these kinds (of this job), once there are that many."""
+
+        async def enough() -> list[Delivery]:
+            while True:
+                found = [r for r in self.records if r.type in kinds and job_id in (None, r.job_id)]
+                if len(found) >= count:
+                    return found[:count]
+                self._changed.clear()
+                await self._changed.wait()
+
+        return await asyncio.wait_for(enough(), 10)
+
+
+@pytest.fixture
+def deliveries(emit: EmitServer, monkeypatch: pytest.MonkeyPatch) -> Deliveries:
+    return Deliveries(emit, monkeypatch)

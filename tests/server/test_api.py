@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from emit_push.server import EmitServer, ServerConfig
-from tests.conftest import ADMIN_KEY, OTHER_KEY, SPACE, client_for, make_config
+from tests.conftest import ADMIN_KEY, OTHER_KEY, SPACE, LiveServer, client_for, make_config
 from tests.server.conftest import call, create, job, start
 
 
@@ -87,6 +87,8 @@ async def test_bulk_create_is_all_or_nothing(http: httpx.AsyncClient) -> None:
         ({"name": "x", "callbackUrl": "ftp://x"}, "callbackUrl: must be an http(s) URL"),
         ({"name": "x", "callbackHeaders": {"a": 1}}, "callbackHeaders.a: must be a string"),
         ({"name": "x", "callbackHeaders": []}, "callbackHeaders: must be a JSON object"),
+        ({"name": "x", "callbackHeaders": {"int": 1, "a[b]": None}},
+         "callbackHeaders.int: must be a string; callbackHeaders.a[b]: must be a string"),
         ([], "body: the array holds no job specs"),
         ("job", "body: must be a JSON object"),
         ([{"name": "a"}, 7], "[1]: must be a JSON object"),
@@ -225,12 +227,17 @@ async def test_jobs_of_another_space_are_forbidden(
     [
         ({"percent": 101, "message": "m"}, "percent: must be at most 100"),
         ({"percent": -1, "message": "m"}, "percent: must be at least 0"),
-        ({"percent": "5", "message": "m"}, "percent: must be"),
+        ({"percent": "5", "message": "m"}, "percent: must be a number"),
+        ({"percent": None, "message": "m"}, "percent: must be a number"),
         ({"percent": 5}, "message: is required"),
         ({"percent": 5, "message": ""}, "message: must not be empty"),
         ({"percent": 5, "message": "m", "subProgress": {"a": {"percent": 200}}},
          "subProgress.a.percent: must be at most 100"),
         ({"percent": 5, "message": "m", "subProgress": {"a": 3}}, "subProgress.a: must be a JSON object"),
+        ({"percent": 5, "message": "m", "subProgress": {"int": {"percent": "x"}}},
+         "subProgress.int.percent: must be a number"),  # a stage named like a union member
+        ({"percent": 5, "message": "m", "subProgress": {"a": {"percent": 1, "sub_progress": 1}}},
+         "subProgress.a.sub_progress: is not a known field"),  # no hint: not a stage's field
         ({"percent": 5, "message": "m", "sub_progress": {}},
          "sub_progress: is not a known field (did you mean 'subProgress'?)"),
     ],
@@ -238,9 +245,41 @@ async def test_jobs_of_another_space_are_forbidden(
 async def test_progress_validation(http: httpx.AsyncClient, body: object, message: str) -> None:
     job_id = await create(http)
     await start(http, job_id)
-    status, code, text = error(await call(http, job_id, "progress", body))
-    assert (status, code) == (400, "invalid_request")
-    assert text.startswith(message)
+    assert error(await call(http, job_id, "progress", body)) == (400, "invalid_request", message)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"count": 0}, "count: must be at least 1"),
+        ({"count": 51}, "count: must be at most 50"),
+        ({"count": 10**30}, "count: must be at most 50"),
+        ({"count": 1.5}, "count: must be an integer"),
+        ({"count": "3"}, "count: must be an integer"),
+        ({"count": True}, "count: must be an integer"),
+        ({"count": None}, "count: must be an integer"),
+        ({"types": []}, "types: must have at least 1 item"),
+        ({"types": ["a"] * 101}, "types: must have at most 100 items"),
+        ({"types": [""]}, "types.0: must not be empty"),
+        ({"types": ["a", 1]}, "types.1: must be a string"),
+        ({"types": [["a"]]}, "types.0: must be a string"),
+        ({"type": {"a": 1}}, "type: must be a string or an array of strings"),
+        ({"type": {"constrained-str": 1}}, "type: must be a string or an array of strings"),
+        ({"type": 5}, "type: must be a string or an array of strings"),
+        ({"names": True}, "names: must be a string or an array of strings"),
+        ({"name": ""}, "name: must not be empty"),
+        ({"name": "x" * 256}, "name: must be at most 255 characters"),
+        ({"kind": "email"}, "kind: is not a known field"),
+        ([], "body: must be a JSON object"),
+        ({"count": 0, "types": []}, "count: must be at least 1; types: must have at least 1 item"),
+    ],
+)  # fmt: skip
+async def test_poll_validation(http: httpx.AsyncClient, body: object, message: str) -> None:
+    """Plain words, each field named once (pydantic tries each member of ``str | list``)."""
+    job_id = await create(http)
+    response = await http.post(f"/spaces/{SPACE}/jobs/poll", json=body)
+    assert error(response) == (400, "invalid_request", message)
+    assert (await job(http, job_id))["status"] == "pending"
 
 
 @pytest.mark.parametrize(
@@ -253,6 +292,10 @@ async def test_progress_validation(http: httpx.AsyncClient, body: object, messag
         ("complete", {"value": 1}, "value: is not a known field"),
         ("kill", {"reason": 1}, "reason: must be a string"),
         ("ack", [], "body: must be a JSON object"),
+        # The contract gives these an empty body: a field is refused, as for complete.
+        ("ack", {"attemptNumber": 0}, "attemptNumber: is not a known field"),
+        ("keepalive", {"workerId": "w"}, "workerId: is not a known field"),
+        ("claim", {"job_id": "j"}, "job_id: is not a known field"),
     ],
 )
 async def test_worker_call_validation(
@@ -268,6 +311,9 @@ async def test_empty_bodies_are_fine_where_nothing_is_needed(http: httpx.AsyncCl
     job_id = await create(http)
     for action in ["claim", "ack", "keepalive", "complete"]:
         assert (await http.post(f"/jobs/{job_id}/{action}")).status_code == 200, action
+    job_id = await create(http)
+    for action in ["claim", "ack", "keepalive"]:  # an empty object is an empty body too
+        assert (await call(http, job_id, action, {})).status_code == 200, action
     assert (await job(http, job_id))["result"] is None
     other = await create(http)
     assert (await http.post(f"/jobs/{other}/kill")).status_code == 200
@@ -408,9 +454,37 @@ async def test_the_last_four_digit_year_is_fine(http: httpx.AsyncClient) -> None
 
 
 async def test_realtime_url_follows_the_host_header(http: httpx.AsyncClient) -> None:
-    for host in ["emit.test", "127.0.0.1:8787", "["]:
+    for host in ["emit.test", "127.0.0.1:8787"]:  # ("[" is no host: see below)
         response = await http.post(
             f"/spaces/{SPACE}/jobs", json={"name": "t"}, headers={"host": host}
         )
         ref = response.json()
         assert ref["realtimeUrl"] == f"ws://{host}/api/v1/realtime/{ref['id']}"
+
+
+@pytest.mark.parametrize(
+    ("header", "echoed"),
+    [
+        ("jobs.example:8080", "jobs.example:8080"),
+        ("my_service", "my_service"),
+        ("[::1]:9000", "[::1]:9000"),
+        ('a"b<script>', None),  # None: the server's own address instead
+        ("evil.example/x?", None),
+        ("h:1:2", None),
+        ("h:port", None),
+        ("[::1", None),
+        ("[", None),
+        ("", None),
+    ],
+)
+async def test_urls_in_answers_echo_only_a_valid_host(
+    live_server: LiveServer, header: str, echoed: str | None
+) -> None:
+    echoed = echoed or f"127.0.0.1:{live_server.port}"
+    async with live_server.client() as http:
+        host = {"host": header}
+        response = await http.post(f"/spaces/{SPACE}/jobs", json={"name": "t"}, headers=host)
+        index = await http.get(live_server.base_url.removesuffix("/api/v1") + "/", headers=host)
+    ref = response.json()
+    assert ref["realtimeUrl"] == f"ws://{echoed}/api/v1/realtime/{ref['id']}"
+    assert index.json()["baseUrl"] == f"http://{echoed}/api/v1"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
@@ -11,24 +10,20 @@ import pytest
 from emit_push.server import EmitServer
 from tests.conftest import SPACE
 from tests.receiver import Receiver
-from tests.server.conftest import call, create, job, start
+from tests.server.conftest import Deliveries, call, create, job, start
 
 
 def callback_events(document: dict[str, Any]) -> list[dict[str, Any]]:
     return [e for e in document["events"] if e["type"].startswith("callback_")]
 
 
-async def finished(emit: EmitServer, http: httpx.AsyncClient, job_id: str, count: int) -> Any:
+async def finished(deliveries: Deliveries, http: httpx.AsyncClient, job_id: str, count: int) -> Any:
     """The job once ``count`` callback attempts have been recorded (retries come soon)."""
-    with emit.hub.subscribe("job", job_id) as events:
-        seen = len(callback_events(await job(http, job_id)))
-        while seen < count:
-            event = await asyncio.wait_for(events.queue.get(), 10)
-            seen += event.type.startswith("callback_")
+    await deliveries.wait_for(count, "callback_sent", "callback_failed", job_id=job_id)
     return await job(http, job_id)
 
 
-async def test_fails_twice_then_succeeds(emit: EmitServer, http: httpx.AsyncClient) -> None:
+async def test_fails_twice_then_succeeds(http: httpx.AsyncClient, deliveries: Deliveries) -> None:
     receiver = Receiver(statuses=[500, 503])
     try:
         url = f"{receiver.url}/hooks/done"
@@ -36,7 +31,7 @@ async def test_fails_twice_then_succeeds(emit: EmitServer, http: httpx.AsyncClie
         await start(http, job_id)
         await call(http, job_id, "complete", {"result": {"rows": 3}})
         requests = await receiver.wait_for(3)
-        document = await finished(emit, http, job_id, 3)
+        document = await finished(deliveries, http, job_id, 3)
     finally:
         receiver.stop()
     assert len(requests) == 3
@@ -88,13 +83,15 @@ async def test_fails_twice_then_succeeds(emit: EmitServer, http: httpx.AsyncClie
     ]
 
 
-async def test_gives_up_after_three_retries(emit: EmitServer, http: httpx.AsyncClient) -> None:
+async def test_gives_up_after_three_retries(
+    http: httpx.AsyncClient, deliveries: Deliveries
+) -> None:
     receiver = Receiver(statuses=[500, 500, 500, 201])  # only 200 counts as delivered
     try:
         job_id = await create(http, callbackUrl=receiver.url)
         await call(http, job_id, "kill", {"reason": "obsolete"})
         requests = await receiver.wait_for(4)
-        document = await finished(emit, http, job_id, 4)
+        document = await finished(deliveries, http, job_id, 4)
     finally:
         receiver.stop()
     assert requests[0].json()["result"] == {"reason": "obsolete"}
@@ -106,7 +103,7 @@ async def test_gives_up_after_three_retries(emit: EmitServer, http: httpx.AsyncC
 
 
 async def test_dead_jobs_call_back_with_the_error(
-    emit: EmitServer, http: httpx.AsyncClient
+    http: httpx.AsyncClient, deliveries: Deliveries
 ) -> None:
     receiver = Receiver()
     try:
@@ -114,7 +111,7 @@ async def test_dead_jobs_call_back_with_the_error(
         await start(http, job_id)
         await call(http, job_id, "fail", {"error": "out of memory"})
         [request] = await receiver.wait_for(1)
-        await finished(emit, http, job_id, 1)
+        await finished(deliveries, http, job_id, 1)
     finally:
         receiver.stop()
     assert (request.json()["status"], request.json()["result"]) == (
@@ -124,13 +121,13 @@ async def test_dead_jobs_call_back_with_the_error(
 
 
 async def test_unreachable_callback_is_retried_and_recorded(
-    emit: EmitServer, http: httpx.AsyncClient
+    http: httpx.AsyncClient, deliveries: Deliveries
 ) -> None:
     receiver = Receiver()
     receiver.stop()
     job_id = await create(http, callbackUrl=receiver.url)
     await call(http, job_id, "kill")
-    document = await finished(emit, http, job_id, 4)
+    document = await finished(deliveries, http, job_id, 4)
     events = callback_events(document)
     assert [e["data"]["retryAttempt"] for e in events] == [0, 1, 2, 3]
     assert all(e["data"]["statusCode"] is None for e in events)

@@ -1,17 +1,25 @@
-"""Reading requests: JSON depth, gzip members and limits, ASCII-only numbers."""
+"""Reading requests: JSON depth, gzip members and limits, ASCII-only numbers, clients
+that leave mid-body."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
+import logging
+import queue
 import random
+import socket
 from typing import Any
 
+import httpx
 import pytest
 from starlette.requests import Request
 
+from emit_push.server import API_PREFIX, EmitServer
 from emit_push.server._errors import ApiError
 from emit_push.server._http import gunzip, nests_deeper, parse_json, read_body
+from tests.conftest import ADMIN_KEY, SPACE, ServeThread, make_config
 
 
 def depth(value: Any) -> int:
@@ -104,3 +112,44 @@ async def test_a_unicode_digit_content_length_is_not_a_number() -> None:
     for declared in ("²", "٣", "1" * 30):
         scope = {"type": "http", "headers": [(b"content-length", declared.encode())]}
         assert await read_body(Request(scope, receive), 10) == b"{}"
+
+
+@pytest.mark.parametrize("path", [f"/spaces/{SPACE}/jobs", "/jobs/01JNOSUCHJOB/complete"])
+def test_a_client_that_leaves_mid_body_is_no_error(
+    caplog: pytest.LogCaptureFixture, path: str
+) -> None:
+    """Content-Length promises 100 bytes, 10 come, the socket closes: nothing to answer,
+    nothing to log (no "internal error", no uvicorn traceback), and the server serves on."""
+    emit = EmitServer(make_config())
+    finished: queue.Queue[str] = queue.Queue()
+
+    async def watched(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        try:
+            await emit.app(scope, receive, send)
+        finally:  # uvicorn logs a failure of the app before this callback runs
+            if scope["type"] == "http":
+                asyncio.get_running_loop().call_soon(finished.put, scope["path"])
+
+    serve = ServeThread(watched)  # (configures uvicorn's loggers: add ours after)
+    uvicorn_log = logging.getLogger("uvicorn")  # it does not propagate to caplog's root
+    uvicorn_log.addHandler(caplog.handler)
+    try:
+        with socket.create_connection(("127.0.0.1", serve.port), timeout=10) as raw:
+            raw.sendall(
+                f"POST {API_PREFIX}{path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"x-api-key: {ADMIN_KEY}\r\nContent-Type: application/json\r\n"
+                "Content-Length: 100\r\n\r\n".encode()
+                + b'{"name": "'
+            )
+        assert finished.get(timeout=10) == API_PREFIX + path
+        with httpx.Client(base_url=serve.url + API_PREFIX, trust_env=False) as http:
+            created = http.post(
+                f"/spaces/{SPACE}/jobs", json={"name": "after"}, headers={"x-api-key": ADMIN_KEY}
+            )
+        assert created.status_code == 201, created.text
+    finally:
+        serve.stop()
+        uvicorn_log.removeHandler(caplog.handler)
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert "internal error" not in caplog.text
+    assert "Traceback" not in caplog.text

@@ -41,7 +41,8 @@ async def test_restart_keeps_everything_and_fires_overdue_timers(tmp_path: Path)
             await http.post(f"/jobs/{killed}/kill", json={"reason": "r"})
             push = {"url": receiver.url, "headers": {"X-Secret": "s"}, "jobNames": ["t"]}
             await http.put(f"/spaces/{SPACE}/push", json=push)
-            before = {j: (await http.get(f"/jobs/{j}")).json() for j in (pending, running, killed)}
+            every = (pending, scheduled, delivered, running, killed)
+            before = {j: (await http.get(f"/jobs/{j}")).json() for j in every}
             assert before[killed]["events"][-1]["type"] == "callback_failed"
 
         live.stop()
@@ -69,10 +70,61 @@ async def test_restart_keeps_everything_and_fires_overdue_timers(tmp_path: Path)
             assert all(p.headers["x-secret"] == "s" for p in pushes)
             [callback] = await callback_receiver.wait_for(1)  # the retry came due meanwhile
             assert callback.json()["result"] == {"reason": "r"}
+            after = {j: (await http.get(f"/jobs/{j}")).json() for j in every}
+            assert after[pending]["events"] == before[pending]["events"]
+            for job_id, document in before.items():  # history is kept; timers only add to it
+                events = document["events"]
+                assert after[job_id]["events"][: len(events)] == events, job_id
     finally:
         live.stop()
         receiver.stop()
         callback_receiver.stop()
+
+
+async def test_a_restart_changes_no_job_and_no_event(tmp_path: Path) -> None:
+    """Nothing due meanwhile: every job, its events included, reads back exactly the same."""
+    clock = ManualClock()
+    live = LiveServer(make_config(db_path=str(tmp_path / "emit.sqlite3"), clock=clock))
+    try:
+        async with live.client() as http:
+
+            async def create(*steps: tuple[str, Any], **spec: Any) -> str:
+                reply = await http.post(f"/spaces/{SPACE}/jobs", json={"name": "t", **spec})
+                job_id = str(reply.json()["id"])
+                for action, body in steps:
+                    answer = await http.post(f"/jobs/{job_id}/{action}", json=body)
+                    assert answer.status_code == 200, answer.text
+                return job_id
+
+            later = datetime.fromtimestamp(clock.now_ms() / 1000 + 3600, UTC).isoformat()
+            claim, ack = ("claim", None), ("ack", None)
+            jobs = [
+                await create(payload={"a": [1, "é", None]}),
+                await create(scheduledFor=later),
+                await create(claim),
+                await create(
+                    claim,
+                    ack,
+                    ("progress", {"percent": 40, "message": "m"}),
+                    ("checkpoint", {"at": 4}),
+                    ("event", {"kind": "note"}),
+                    ("keepalive", None),
+                ),  # fmt: skip
+                await create(claim, ack, ("fail", {"error": "x"}), maxRetries=2),
+                await create(claim, ack, ("complete", {"result": {"ok": True}})),
+                await create(claim, ack, ("fail", {"error": "out"}), maxRetries=0),
+                await create(("kill", {"reason": "r"})),
+            ]
+            before = [(await http.get(f"/jobs/{j}")).json() for j in jobs]
+        assert all(document["events"] for document in before)
+        live.restart()
+        async with live.client() as http:
+            after = [(await http.get(f"/jobs/{j}")).json() for j in jobs]
+    finally:
+        live.stop()
+    for old, new in zip(before, after, strict=True):
+        assert new["events"] == old["events"]
+        assert new == old
 
 
 async def test_an_answer_is_sent_only_once_its_write_is_committed(tmp_path: Path) -> None:

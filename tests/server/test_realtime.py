@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +15,9 @@ from starlette.websockets import WebSocketDisconnect
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from emit_push.server import KeySpec
+from emit_push.server import API_PREFIX, EmitServer, KeySpec
 from emit_push.server._realtime import Subscriber, _missed, _pump, _space_view
+from emit_push.server._records import NewJob
 from emit_push.server._wire import Event
 from tests.conftest import (
     ADMIN_KEY,
@@ -25,8 +26,11 @@ from tests.conftest import (
     SPACE,
     WORKER_KEY,
     LiveServer,
+    client_for,
     make_config,
 )
+from tests.receiver import Receiver
+from tests.server.conftest import Deliveries, call, event_types, job, start
 
 CREATE_ONLY_KEY = "emit_test_create_only"
 
@@ -361,3 +365,122 @@ async def test_since_without_stream_instance_id(live: LiveServer, http: httpx.As
     async with connect(f"{stream}&since=1") as ws:
         hello = await recv(ws)
     assert (hello["seq"], hello["missed"]) == (1, True)  # right seq, but of which instance?
+
+
+# -- in-process, at the ASGI level: orderings a real socket cannot pin down ---------------
+
+# Contract §8 lists the types a stream carries, exactly.
+STREAM_TYPES = {
+    "init", "created", "scheduled", "pending", "delivered", "running", "progress",
+    "checkpoint", "event", "logs", "retried", "completed", "dead", "killed", "connected",
+}  # fmt: skip
+
+
+class Peer:
+    """A WebSocket client speaking ASGI to the in-process server: it records what it is
+    sent, and leaves once ``stay()`` returns (by default: when ``leave()`` is called)."""
+
+    def __init__(
+        self, emit: EmitServer, url: str, stay: Callable[[], Awaitable[Any]] | None = None
+    ) -> None:
+        path, _, query = url.partition("?")
+        self.scope = {
+            "type": "websocket", "asgi": {"version": "3.0"}, "scheme": "ws",
+            "http_version": "1.1", "path": API_PREFIX + path, "root_path": "",
+            "query_string": query.encode(), "headers": [(b"host", b"emit.test")],
+            "client": ("127.0.0.1", 50000), "server": ("emit.test", 80), "subprotocols": [],
+        }  # fmt: skip
+        self.messages: list[dict[str, Any]] = []
+        self.close_code: int | None = None
+        self._app = emit.app
+        self._connected = False
+        self._left = asyncio.Event()
+        self._stay = stay or self._left.wait
+        self._sent = asyncio.Event()
+
+    async def run(self) -> None:
+        await self._app(self.scope, self._receive, self._send)
+
+    async def _receive(self) -> dict[str, Any]:
+        if not self._connected:
+            self._connected = True
+            return {"type": "websocket.connect"}
+        await self._stay()
+        return {"type": "websocket.disconnect", "code": 1000}
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        if message["type"] == "websocket.send":
+            self.messages.append(json.loads(message["text"]))
+        elif message["type"] == "websocket.close":
+            self.close_code = message["code"]
+        self._sent.set()
+
+    async def until(self, done: Callable[[list[dict[str, Any]]], bool]) -> None:
+        async def wait() -> None:
+            while not done(self.messages):
+                self._sent.clear()
+                await self._sent.wait()
+
+        await asyncio.wait_for(wait(), 10)
+
+    def leave(self) -> None:
+        self._left.set()
+
+
+def types(messages: list[dict[str, Any]]) -> list[str]:
+    return [m["type"] for m in messages]
+
+
+async def test_push_and_callback_outcomes_are_history_only(
+    emit: EmitServer, deliveries: Deliveries
+) -> None:
+    """§8 lists the stream event types exactly; push_* and callback_* (§6, §7) are not
+    among them: they are stored in the job's history and sent on no stream."""
+    receiver = Receiver(statuses=[200, 200, 500])  # two pushes, then the callback fails once
+    try:
+        async with client_for(emit, ADMIN_KEY) as http:
+            await http.put(f"/spaces/{SPACE}/push", json={"url": receiver.url})
+            space = Peer(emit, f"/realtime/spaces/{SPACE}?token={ADMIN_KEY}")
+            space_run = asyncio.create_task(space.run())
+            await space.until(lambda m: types(m) == ["connected"])
+            job_id = await create(http, maxRetries=1, callbackUrl=receiver.url)
+            stream = Peer(emit, f"/realtime/{job_id}?token={ADMIN_KEY}")
+            stream_run = asyncio.create_task(stream.run())
+            await stream.until(lambda m: types(m) == ["init"])
+            await deliveries.wait_for(1, "push_sent")
+            await start(http, job_id)
+            await call(http, job_id, "fail", {"error": "again"})  # pending again: a push
+            await deliveries.wait_for(2, "push_sent")
+            await start(http, job_id)
+            await call(http, job_id, "complete", {"result": 1})
+            await deliveries.wait_for(2, "callback_failed", "callback_sent")
+            await asyncio.wait_for(stream_run, 10)  # closed after `completed`
+            marker = await create(http, name="marker")  # published after every record above
+            await space.until(lambda m: m[-1].get("jobId") == marker)
+            space.leave()
+            await asyncio.wait_for(space_run, 10)
+            history = event_types(await job(http, job_id))
+    finally:
+        receiver.stop()
+    lifecycle = ["delivered", "running", "retried", "delivered", "running", "completed"]
+    assert (types(stream.messages), stream.close_code) == (["init", *lifecycle], 1000)
+    assert types(space.messages) == ["connected", "created", *lifecycle, "created"]
+    assert {*types(stream.messages), *types(space.messages)} <= STREAM_TYPES
+    assert [t for t in history if t.startswith(("push_", "callback_"))] == [
+        "push_sent", "push_sent", "callback_failed", "callback_sent",
+    ]  # fmt: skip
+
+
+async def test_connected_counts_agree_with_the_events_that_follow(emit: EmitServer) -> None:
+    """A write still pending in the commit group when a client connects: its events are
+    published after the commit. ``connected`` must show seq and counts of one moment, so
+    that counts plus the events after ``seq`` count every job once."""
+    emit.engine.create(SPACE, [NewJob("task", "null", 3, 300, None, None, None)])
+    assert emit.store.conn.in_transaction  # the group is not committed yet
+    # Leave once the group is committed: its events have been published by then.
+    peer = Peer(emit, f"/realtime/spaces/{SPACE}?token={ADMIN_KEY}", stay=emit.store.durable)
+    await peer.run()  # no task: the endpoint runs now, before the loop commits the group
+    [connected, *later] = peer.messages
+    assert connected["type"] == "connected"
+    created = [e for e in later if e["type"] == "created" and e["seq"] > connected["seq"]]
+    assert connected["counts"]["pending"] + len(created) == 1

@@ -19,7 +19,7 @@ from emit_push.server._records import PushSettings
 from emit_push.server._wire import Event
 from tests.conftest import ADMIN_KEY, SPACE, client_for, make_config
 from tests.receiver import Receiver
-from tests.server.conftest import call, create, job, start
+from tests.server.conftest import Deliveries, call, create, job, start
 
 
 @pytest.fixture
@@ -194,6 +194,7 @@ async def test_unsendable_callbacks_are_failed_attempts(
     http: httpx.AsyncClient,
     clock: ManualClock,
     receiver: Receiver,
+    deliveries: Deliveries,
     url: str,
     headers: str,
     error: str,
@@ -204,24 +205,26 @@ async def test_unsendable_callbacks_are_failed_attempts(
         "UPDATE jobs SET callback_url = ?, callback_headers = ? WHERE id = ?",
         (url.format(receiver=receiver.url), headers, job_id),
     )
-    with emit.hub.subscribe("job", job_id) as sub:
-        await call(http, job_id, "kill")
-        first = await next_event(sub, "callback_failed")
-        assert (first.data["retryAttempt"], first.data["willRetry"]) == (0, True)
-        assert first.data["statusCode"] is None
-        assert error in first.data["error"]
-        assert await passes_while_idle(emit) <= 2  # asleep until the retry: no spinning
-        [row] = emit.store.conn.execute("SELECT attempt, due_at FROM outbox").fetchall()
-        assert (row["attempt"], row["due_at"]) == (1, clock.now_ms() + 1000)
-        for seconds in (1, 5, 25):
-            clock.advance(seconds)
-            last = await next_event(sub, "callback_failed")
+    await call(http, job_id, "kill")
+    [first] = await deliveries.wait_for(1, "callback_failed")
+    assert (first.data["retryAttempt"], first.data["willRetry"]) == (0, True)
+    assert first.data["statusCode"] is None
+    assert error in first.data["error"]
+    assert await passes_while_idle(emit) <= 2  # asleep until the retry: no spinning
+    [row] = emit.store.conn.execute("SELECT attempt, due_at FROM outbox").fetchall()
+    assert (row["attempt"], row["due_at"]) == (1, clock.now_ms() + 1000)
+    for attempts, seconds in enumerate((1, 5, 25), start=2):
+        clock.advance(seconds)
+        *_, last = await deliveries.wait_for(attempts, "callback_failed")
     assert (last.data["retryAttempt"], last.data["willRetry"]) == (3, False)
     assert emit.store.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
 
 
 async def test_any_exception_of_an_attempt_is_a_failed_attempt(
-    emit: EmitServer, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    emit: EmitServer,
+    http: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+    deliveries: Deliveries,
 ) -> None:
     async def explode(*args: Any, **kwargs: Any) -> None:
         raise ZeroDivisionError("not from httpx")
@@ -229,23 +232,21 @@ async def test_any_exception_of_an_attempt_is_a_failed_attempt(
     monkeypatch.setattr(emit.scheduler._http, "post", explode)
     await http.put(f"/spaces/{SPACE}/push", json={"url": "http://127.0.0.1:9/push"})
     job_id = await create(http, callbackUrl="http://127.0.0.1:9/cb")
-    with emit.hub.subscribe("job", job_id) as sub:
-        pushed = await next_event(sub, "push_failed")
-        await call(http, job_id, "kill")
-        called = await next_event(sub, "callback_failed")
+    [pushed] = await deliveries.wait_for(1, "push_failed")
+    await call(http, job_id, "kill")
+    [called] = await deliveries.wait_for(1, "callback_failed")
     assert pushed.data == {"url": "http://127.0.0.1:9/push", "error": "ZeroDivisionError"}
     assert (called.data["error"], called.data["willRetry"]) == ("ZeroDivisionError", True)
     assert await passes_while_idle(emit) <= 2
 
 
 async def test_unsendable_push_settings_are_one_failed_attempt(
-    emit: EmitServer, http: httpx.AsyncClient
+    emit: EmitServer, http: httpx.AsyncClient, deliveries: Deliveries
 ) -> None:
     """Settings the API would refuse now (an older database): push_failed, row dropped."""
     emit.engine.push[SPACE] = PushSettings("http://127.0.0.1:99999/p", {"X-Push": "ü"})
     job_id = await create(http)
-    with emit.hub.subscribe("job", job_id) as sub:
-        failed = await next_event(sub, "push_failed")
+    [failed] = await deliveries.wait_for(1, "push_failed", job_id=job_id)
     assert failed.data["url"] == "http://127.0.0.1:99999/p"
     assert await passes_while_idle(emit) <= 2
     assert emit.store.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
@@ -259,6 +260,7 @@ async def test_header_values_never_reach_events_or_logs(
     http: httpx.AsyncClient,
     receiver: Receiver,
     caplog: pytest.LogCaptureFixture,
+    deliveries: Deliveries,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="emit_push")
     secrets = ["hunter2-push", "cb-secret-1", "Bearer cb-secret-2"]
@@ -269,10 +271,9 @@ async def test_header_values_never_reach_events_or_logs(
         "UPDATE jobs SET callback_headers = ? WHERE id = ?",
         ('{"X-Cb": "cb-secret-1\\u0000", "Authorization": "Bearer cb-secret-2"}', job_id),
     )
-    with emit.hub.subscribe("job", job_id) as sub:
-        pushed = await next_event(sub, "push_failed")
-        await call(http, job_id, "kill")
-        called = await next_event(sub, "callback_failed")
+    [pushed] = await deliveries.wait_for(1, "push_failed")
+    await call(http, job_id, "kill")
+    [called] = await deliveries.wait_for(1, "callback_failed")
     assert pushed.data["error"] == "LocalProtocolError: the HTTP client refused a header or the URL"
     assert called.data["error"] == pushed.data["error"]
     document = await job(http, job_id)

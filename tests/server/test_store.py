@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,15 @@ def test_other_schema_versions_and_other_files_are_refused(tmp_path: Path) -> No
     text.write_text("not a database, but long enough to have a header " * 20)
     with pytest.raises(sqlite3.DatabaseError):
         Store(str(text))
+
+
+def test_a_file_database_runs_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "emit.sqlite3"
+    store = Store(str(path))
+    try:
+        assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+        with closing(sqlite3.connect(path)) as other:  # WAL is a property of the file
+            assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        store.close()
