@@ -7,6 +7,7 @@ import contextlib
 import importlib
 import importlib.util
 import os
+import re
 import sys
 import traceback
 from collections.abc import Iterator
@@ -15,15 +16,19 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._app import EmitPush
+    from ._realtime_protocol import RealtimeError
 
 __all__ = [
     "CliError",
     "add_client_flags",
+    "api_url",
     "app_folder",
     "client_settings",
     "describe_error",
     "explained",
     "load_app",
+    "stream_error",
+    "unreachable",
 ]
 
 
@@ -46,6 +51,52 @@ def client_settings(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+API_SUFFIX = "/api/v1"
+
+
+def api_url(base_url: str | None = None) -> str:
+    """The API base URL a command talks to: the flag's, else the environment's."""
+    from ._settings import DEFAULT_BASE_URL
+
+    return (base_url or os.environ.get("EMIT_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+
+
+def unreachable(base_url: str | None, detail: str) -> str:
+    """The line for a server that does not answer, with the fix."""
+    return (
+        f"cannot reach {api_url(base_url)}: {detail}. Is the server running? Start it with"
+        " `emit-push server`, or point EMIT_BASE_URL at it"
+    )
+
+
+def _not_found(base_url: str | None, job_id: str | None) -> str:
+    """404: an unknown job, unless the URL is the likelier cause (a space-level call, or a
+    base URL without ``/api/v1``, where every path is unknown)."""
+    url = api_url(base_url)
+    if job_id is not None and url.endswith(API_SUFFIX):
+        return f"job {job_id} does not exist in this space (404)"
+    what = f"job {job_id}" if job_id is not None else url
+    return (
+        f"{what} was not found (404): check that EMIT_BASE_URL ends in {API_SUFFIX} (it is {url})"
+    )
+
+
+_WORKER_SCOPES = frozenset(
+    f"jobs:{name}"
+    for name in ("worker", "poll", "ack", "progress", "event", "complete", "fail", "keepalive")
+)
+
+
+def _forbidden(message: str) -> str:
+    """403, and which key printed by ``emit-push server`` and ``dev`` has the scope."""
+    scope = re.search(r"\b(?:jobs|space):[a-z:]+", message)
+    key = "worker" if scope is not None and scope.group() in _WORKER_SCOPES else "producer"
+    return (
+        f"{message} (403): use a key with that scope (the {key} key that"
+        " `emit-push server` and `emit-push dev` print has it)"
+    )
+
+
 @contextlib.contextmanager
 def explained(base_url: str | None = None, job_id: str | None = None) -> Iterator[None]:
     """Turn the SDK's errors into one clear line with the fix, no traceback."""
@@ -54,29 +105,49 @@ def explained(base_url: str | None = None, job_id: str | None = None) -> Iterato
         APIError,
         AuthenticationError,
         ConfigurationError,
+        EmitError,
         NotFoundError,
         PermissionDeniedError,
     )
+    from ._realtime_protocol import RealtimeError
 
     try:
         yield
     except ConfigurationError as exc:
         raise CliError(f"{exc} (or pass --space-id / --api-key / --base-url)") from None
     except APIConnectionError as exc:
-        where = base_url or os.environ.get("EMIT_BASE_URL") or "https://emit.run/api/v1"
-        raise CliError(
-            f"cannot reach {where}: {exc.message}. Is the server running? Start one with"
-            " `emit-push server`, or point EMIT_BASE_URL at it"
-        ) from None
+        raise CliError(unreachable(base_url, exc.message)) from None
     except AuthenticationError:
         raise CliError("the API key was refused (401): check EMIT_API_KEY or --api-key") from None
     except PermissionDeniedError as exc:
-        raise CliError(f"{exc.message} (403): use a key with that scope") from None
+        raise CliError(_forbidden(exc.message)) from None
     except NotFoundError:
-        shown = f"job {job_id}" if job_id else "that job"
-        raise CliError(f"{shown} does not exist in this space (404)") from None
+        raise CliError(_not_found(base_url, job_id)) from None
     except APIError as exc:
         raise CliError(f"{exc.status} {exc.code or ''}: {exc.message}".replace("  ", " ")) from None
+    except RealtimeError as exc:
+        raise CliError(stream_error(exc, base_url, job_id)) from None
+    except EmitError as exc:
+        raise CliError(exc.message or type(exc).__name__) from None
+
+
+def stream_error(exc: RealtimeError, base_url: str | None, job_id: str | None) -> str:
+    """One line for what ended a realtime stream; the close codes say as HTTP would."""
+    url = api_url(base_url)
+    if exc.close_code is not None and not url.endswith(API_SUFFIX):  # no such route there
+        return (
+            f"the stream was refused ({exc.close_code}): check that EMIT_BASE_URL ends in"
+            f" {API_SUFFIX} (it is {url})"
+        )
+    if exc.close_code == 4404:  # the handshake's 404 too: a job, or the URL, is wrong
+        return _not_found(base_url, job_id)
+    if exc.close_code == 4401:
+        return "the API key was refused (401): check EMIT_API_KEY or --api-key"
+    if exc.close_code == 4403:
+        return _forbidden("the stream needs the jobs:read scope")
+    if exc.close_code is None and exc.status is None:  # no socket opened: nothing listens
+        return unreachable(base_url, exc.message.partition("could not connect: ")[2])
+    return f"the stream failed: {exc.message}"
 
 
 def load_app(target: str) -> EmitPush:

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import shlex
 import signal
 import socket
 import sys
@@ -57,7 +58,7 @@ def run_dev(args: argparse.Namespace) -> int:
     db = args.db or DEFAULT_DB_PATH
     check_database(db)
     emit = EmitServer(ServerConfig(db_path=db))
-    sock = bind("127.0.0.1", args.server_port)
+    sock = bind("127.0.0.1", args.server_port, flag="--server-port")
     session = _Dev(args, emit, base_url(sock), folder)
     # Signals are the session's to answer (it stops the app, then the server); outside
     # asyncio.run they are ignored, so nothing interrupts the last steps of stopping.
@@ -220,10 +221,20 @@ class _Dev:
             f"\nCreate a job (in another shell):\n"
             f"  EMIT_BASE_URL={self.api} EMIT_SPACE_ID={c.space_id}"
             f" EMIT_API_KEY={c.producer_key} \\\n"
-            f"    emit-push jobs create NAME --payload '{{}}' --wait\n"
+            f"    {executable()} jobs create {shlex.quote(self.app.example)}"
+            " --payload '{}' --wait\n"
             "\nPress Ctrl-C to stop.",
             flush=True,
         )
+
+
+def executable() -> str:
+    """This ``emit-push``, as a fresh shell can run it: the script's path as it was run
+    (``.venv/bin/emit-push`` works where the venv is not active), or ``python -m``."""
+    script = Path(sys.argv[0])
+    if script.is_file() and script.suffix != ".py":
+        return shlex.quote(sys.argv[0])
+    return f"{shlex.quote(sys.executable)} -m emit_push.cli"
 
 
 async def _pending(api: httpx.AsyncClient, space_id: str) -> list[dict[str, Any]]:

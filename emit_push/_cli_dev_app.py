@@ -22,11 +22,14 @@ import sys
 import threading
 from collections.abc import Mapping
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._cli_common import CliError, describe_error, load_app
 
-__all__ = ["AppProcess", "serve_push"]
+if TYPE_CHECKING:
+    from ._app import EmitPush
+
+__all__ = ["AppProcess", "example_job", "serve_push"]
 
 STOP_TIMEOUT = 10.0
 """Seconds the app gets to finish the pushes it is answering before it is killed."""
@@ -42,6 +45,8 @@ class AppProcess:
         self._running: list[tuple[subprocess.Popen[bytes], socket.socket]] = []
         self.pid: int | None = None
         self.handlers: list[str] = []
+        self.example = "example"
+        """A job name for the banner's command: one the app takes, with ``{}`` if it can."""
 
     async def start(self) -> None:
         """Start the app and return once it listens; ``CliError`` with its error if not."""
@@ -56,6 +61,7 @@ class AppProcess:
         if status == "ready":
             ready = json.loads(detail)
             self.pid, self.port, self.handlers = proc.pid, ready["port"], ready["handlers"]
+            self.example = ready["example"]
             return
         if status == "error":
             raise CliError(detail)
@@ -126,11 +132,32 @@ def serve_push(target: str, port: int, link: socket.socket) -> int:
 
     def started() -> None:
         serving.set()
-        ready: dict[str, Any] = {"port": sock.getsockname()[1], "handlers": sorted(app.handlers)}
+        ready: dict[str, Any] = {
+            "port": sock.getsockname()[1],
+            "handlers": sorted(app.handlers),
+            "example": example_job(app),
+        }
         link.sendall(f"ready {json.dumps(ready)}\n".encode())
 
     uvicorn_server_for(asgi, on_started=started).run(sockets=[sock])
     return 0
+
+
+def example_job(app: EmitPush) -> str:
+    """A name the app takes, preferring one whose payload may be ``{}`` (untyped, or
+    every field with a default): the banner's command then works as pasted."""
+    from ._app import ANY_NAME
+
+    names = sorted(name for name in app.handlers if name != ANY_NAME)
+    for name in names:
+        adapter = app.handlers[name].payload
+        if adapter is not None:
+            try:
+                adapter.validate_python({})
+            except ValueError:  # pydantic's ValidationError: this one needs fields
+                continue
+        return name
+    return names[0] if names else "example"  # "*" takes any name
 
 
 def _stop_when_orphaned(link: socket.socket) -> None:

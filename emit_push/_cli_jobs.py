@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from ._cli_common import CliError, add_client_flags, client_settings, explained
+from ._cli_watch import say, stream
 
 __all__ = ["add_jobs_parser", "run_jobs"]
 
 TERMINAL = {"completed", "dead", "killed"}
+PENDING_NOTICE = 3.0
+"""Seconds ``--wait`` waits on a pending job before it says that nothing has taken it."""
 
 
 def add_jobs_parser(sub: Any) -> None:
@@ -97,37 +101,67 @@ def _create(client: Any, args: argparse.Namespace) -> int:
     print(ref.id if args.quiet else f"created {ref.id} ({args.name})", flush=True)
     if not args.wait:
         return 0
-    job = _follow(client, ref.id, show_logs=not args.quiet)
-    result = json.dumps(job.result)
+    job = _follow(client, ref.id, quiet=args.quiet)
+    result = json.dumps(job.result, ensure_ascii=False)
     print(f"{job.status}: {result}" if not args.quiet else result)
     return 0 if job.status == "completed" else 1
 
 
-def _follow(client: Any, job_id: str, *, show_logs: bool, after: int | None = None) -> Any:
-    """Print progress and logs as they come (realtime stream), until the job ends."""
+def _follow(client: Any, job_id: str, *, quiet: bool = False, after: int | None = None) -> Any:
+    """Print progress and logs as they come (realtime stream), until the job ends.
+
+    ``quiet``: nothing but the pending note. The stream rides out a server restart. A job
+    still pending after ``PENDING_NOTICE`` seconds gets one note: nothing has taken it yet.
+    """
     from ._client import AsyncEmitClient
 
     config = client._config
     printed = after
+    status: str | None = None
+
+    def still_pending() -> None:
+        if status == "pending":
+            say(
+                "waiting: no worker has taken the job yet (is `emit-push dev` or"
+                " `emit-push worker` running with a handler for it?)"
+            )
 
     async def follow() -> None:
-        nonlocal printed
+        nonlocal printed, status
+        notice = asyncio.get_running_loop().call_later(PENDING_NOTICE, still_pending)
         async with AsyncEmitClient(
             space_id=config.space_id, api_key=config.api_key, base_url=config.base_url
         ) as stream_client:
-            async for event in stream_client.realtime.job(job_id, use_api_key=True):
-                if event.type == "progress" and isinstance(event.data, dict):
-                    print(f"  {event.data.get('percent')}% {event.data.get('message', '')}")
-                elif event.type == "logs" and show_logs:
-                    page = await stream_client.jobs.logs(job_id, after=printed)
-                    for entry in page.logs:
-                        print(f"  [{entry.level}] {entry.message}")
-                        printed = entry.seq
-                elif event.type in TERMINAL:
-                    return
+            opening = functools.partial(
+                stream_client.realtime.connect_job, job_id, use_api_key=True
+            )
+            async with stream(opening, config.base_url) as events:
+                async for event in events:
+                    status = event.status or status
+                    data = event.data
+                    if event.type == "init" and isinstance(data, dict):
+                        data = data.get("progress")  # where it stands (also after a restart)
+                    if event.type in {"init", "progress"} and isinstance(data, dict) and not quiet:
+                        print(f"  {data.get('percent')}% {data.get('message', '')}", flush=True)
+                    if event.type in {"init", "logs"} and not quiet:
+                        printed = await _print_logs(stream_client, job_id, printed)
+                    if event.type in TERMINAL:
+                        break
+        notice.cancel()
 
     asyncio.run(follow())
     return client.jobs.get(job_id)
+
+
+async def _print_logs(client: Any, job_id: str, after: int | None) -> int | None:
+    """Print the job's log lines after ``after``; returns the last one printed."""
+    while True:
+        page = await client.jobs.logs(job_id, after=after, limit=1000)
+        for entry in page.logs:
+            print(f"  [{entry.level}] {entry.message}", flush=True)
+            after = entry.seq
+        if page.next_cursor is None:
+            return after
 
 
 def _show(document: dict[str, Any]) -> int:
@@ -161,5 +195,5 @@ def _logs(client: Any, args: argparse.Namespace) -> int:
         if page.next_cursor is None:
             break
     if args.follow and client.jobs.get(args.job_id).status not in TERMINAL:
-        _follow(client, args.job_id, show_logs=True, after=after)
+        _follow(client, args.job_id, after=after)
     return 0

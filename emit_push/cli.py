@@ -82,26 +82,45 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``emit-push`` console script."""
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()  # here, not at exit: a reader gone away is still ours to handle
+    except BrokenPipeError:
+        # The reader stopped reading (`emit-push jobs get ID | head`): stop quietly, and
+        # exit with the status of a command killed by SIGPIPE (128 + 13), as shells report
+        # it for `cat`, `yes` and the rest there. What is left in the buffer goes nowhere.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
-        if args.command == "server":
-            return _serve(args)
-        if args.command == "demo":
-            from ._demo import run_demo
-
-            return asyncio.run(run_demo())
-        commands: dict[str, Callable[[argparse.Namespace], int]] = {
-            "dev": run_dev,
-            "worker": run_worker,
-            "jobs": run_jobs,
-            "watch": run_watch,
-        }
-        return commands[args.command](args)
+        return _run(args)
     except CliError as exc:
         print(f"emit-push: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "server":
+        return _serve(args)
+    if args.command == "demo":
+        from ._demo import run_demo
+
+        return asyncio.run(run_demo())
+    commands: dict[str, Callable[[argparse.Namespace], int]] = {
+        "dev": run_dev,
+        "worker": run_worker,
+        "jobs": run_jobs,
+        "watch": run_watch,
+    }
+    return commands[args.command](args)
 
 
 def server_config(args: argparse.Namespace) -> ServerConfig:
@@ -155,8 +174,8 @@ def _key_spec(text: str) -> KeySpec:
     return KeySpec(key=key, scopes=scopes)
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A listening socket; port 0 picks a free one."""
+def bind(host: str, port: int, flag: str = "--port") -> socket.socket:
+    """A listening socket; port 0 picks a free one. ``flag`` is the one that picks another."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP,
     # and without it every keep-alive response waits ~40 ms for a delayed ACK.
@@ -166,7 +185,7 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        hint = " (another server running? pick one with --port)" if port else ""
+        hint = f" (another server running? pick another port with {flag})" if port else ""
         raise CliError(f"cannot listen on {host}:{port}: {exc.strerror}{hint}") from None
     sock.listen(2048)
     sock.set_inheritable(True)

@@ -41,7 +41,12 @@ class Process:
     def wait_for(self, text: str, timeout: float = 20) -> str:
         """All output up to and including the first line that contains ``text``."""
         while True:
-            line = self.lines.get(timeout=timeout)
+            try:
+                line = self.lines.get(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError(
+                    f"no {text!r} in {timeout} s:\n{''.join(self.output)}"
+                ) from None
             if line is None:
                 raise AssertionError(f"exited before {text!r}:\n{''.join(self.output)}")
             self.output.append(line)
@@ -61,7 +66,11 @@ class Process:
 
     def stop(self, signum: int = signal.SIGINT) -> tuple[int, str]:
         self.proc.send_signal(signum)
-        code = self.proc.wait(20)
-        while (line := self.lines.get(timeout=20)) is not None:
+        return self.finish()
+
+    def finish(self, timeout: float = 20) -> tuple[int, str]:
+        """Wait for the process to end; its exit code and all its output."""
+        code = self.proc.wait(timeout)
+        while (line := self.lines.get(timeout=timeout)) is not None:
             self.output.append(line)
         return code, "".join(self.output)
