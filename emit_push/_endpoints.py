@@ -93,7 +93,9 @@ class Call(Generic[T]):
 
     ``worker_job`` names the job of a worker call: a 409 without a code is then checked
     against the job's status, so that a kill is reported as ``JobKilledError`` even by a
-    service that does not say ``job_killed``.
+    service that does not say ``job_killed``. ``pending_job`` names the job of a claim:
+    after a failure that leaves its fate unknown, the claim is sent again if the job is
+    still pending (a claim that landed would have made it ``delivered``).
     """
 
     method: str
@@ -105,6 +107,7 @@ class Call(Generic[T]):
     retry: RetryMode = "idempotent"
     confirm: Confirm[T] | None = None
     worker_job: str | None = None
+    pending_job: str | None = None
 
 
 def encode_json(value: Any) -> bytes:
@@ -260,7 +263,7 @@ def claim(job_id: str) -> Call[JobDescriptor]:
             raise ValueError(f"claim answered {len(found)} jobs")
         return found[0]
 
-    return Call("POST", _job_path(job_id, "claim"), parse, retry="unprocessed")
+    return Call("POST", _job_path(job_id, "claim"), parse, retry="unprocessed", pending_job=job_id)
 
 
 def _state(job_id: str) -> Callable[[httpx.Response], JobState]:

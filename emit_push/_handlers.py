@@ -150,8 +150,9 @@ def _is_async(func: Callable[..., Any]) -> bool:
 def _declared(name: str, func: Callable[..., Any], *, strict: bool) -> tuple[Any, type | None]:
     """The payload type of ``job: Job[Model]`` (or ``SyncJob[Model]``), and that class.
 
-    Only the first parameter's annotation is read. One that names ``Job``/``SyncJob`` but
-    cannot be resolved is an error: silently running without validation would be worse.
+    Only the first parameter's annotation is read. One that names ``Job[...]`` or
+    ``SyncJob[...]`` but cannot be resolved is an error: silently running without
+    validation would be worse. A bare ``Job`` needs no resolving: it has no payload type.
     """
     from ._handler_job import Job, SyncJob
 
@@ -176,6 +177,8 @@ def _declared(name: str, func: Callable[..., Any], *, strict: bool) -> tuple[Any
         except Exception as exc:
             if not strict:  # payload= names the type: the annotation is only a hint
                 return None, None
+            if bare := _BARE_JOB.match(annotation):  # no payload type to lose
+                return None, SyncJob if bare.group(1) else Job
             raise ConfigurationError(
                 f"{name}: cannot resolve the annotation {params[0].annotation!r} ({exc}); "
                 "define the payload type at module level, or pass payload= to on_job"
@@ -188,3 +191,4 @@ def _declared(name: str, func: Callable[..., Any], *, strict: bool) -> tuple[Any
 
 
 _NAMES_A_JOB = re.compile(r"\s*(?:[\w.]+\.)?(?:Sync)?Job\b")
+_BARE_JOB = re.compile(r"\s*(?:[\w.]+\.)?(Sync)?Job\s*$")

@@ -13,8 +13,9 @@ Every endpoint names one of three retry modes (see ``_endpoints``):
   may mean jobs were created or delivered to us, an event recorded or lines stored
   already, so these are retried only when the server provably did not process the
   request: the connection never opened, or 429. (A 503 proves nothing: a proxy may
-  answer it after passing the request on. The job logger settles the other failures of
-  a batch by reading the job's logs back; see ``_delivery``.)
+  answer it after passing the request on.) The job settles the other failures of a
+  claim, when it is still pending (see ``Call.pending_job``), and the job logger those
+  of a batch by reading the job's logs back (see ``_delivery``).
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from ._exceptions import (
     error_from_transport,
 )
 from ._models import JobDetails
-from ._retry import unprocessed
+from ._retry import RetryPolicy, unprocessed
 
 __all__ = ["AsyncDriver", "SyncDriver", "call_flow"]
 
@@ -94,6 +94,16 @@ def call_flow(call: Call[T], config: ClientConfig) -> Flow[T]:
                     return confirmed
                 if confirm.moved_on(job):
                     delay = None
+        if (
+            delay is None
+            and call.pending_job is not None
+            and RetryPolicy.may_retry("idempotent", error)
+        ):
+            # A claim whose fate is unknown (say, a pooled connection the server had just
+            # closed): a job still pending was not claimed by it, nor by anyone.
+            job = yield from _read_job(call.pending_job, config)
+            if job is not None and job.status == "pending":
+                delay = config.retry.delay("idempotent", error, attempt)
         if delay is None:
             raise error from (outcome if isinstance(outcome, Exception) else None)
         attempt += 1

@@ -264,6 +264,9 @@ def uvicorn_server_for(
         proxy_headers=False,  # a local server: the peer address is the client's
         ws="websockets-sansio",
         lifespan=lifespan,
+        # Longer than clients keep idle connections (httpx: 5 s), so that a client never
+        # reuses one the server is closing at that moment (the request would be lost).
+        timeout_keep_alive=75,
     )
     # After Config, which (re)configures logging: uvicorn logs request paths with their
     # query, and WebSocket clients put their key there (?token=).

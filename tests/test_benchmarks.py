@@ -22,3 +22,16 @@ def test_cold_start_compares_import_and_first_push() -> None:
     assert "1. import" in result.stdout
     assert "2. first push answered" in result.stdout
     assert result.stdout.count("emit-push adds") == 2
+
+
+def test_push_overhead_runs_both_endpoints() -> None:
+    # A tiny run: both endpoints start, take pushes and finish every job.
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "push_overhead.py"), "--pushes", "20", "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "emit-push" in result.stdout
+    assert "ratio" in result.stdout

@@ -218,6 +218,24 @@ def test_an_annotation_that_cannot_be_resolved_is_an_error() -> None:
         app.on_job("u", payload=Plain)(handler)
 
 
+def test_a_bare_job_annotation_needs_no_resolving() -> None:
+    """A handler written in a function that imports ``Job`` itself: nothing to validate."""
+    app = EmitPush(space_id="s", api_key="k", push_secret=None)
+    source = (
+        "from __future__ import annotations\n"
+        "async def bench(job: Job) -> None: ...\n"
+        "def sync_bench(job: emit_push.SyncJob) -> None: ...\n"
+        "async def wrong(job: SyncJob) -> None: ...\n"
+    )
+    namespace: dict[str, Any] = {}  # neither Job nor SyncJob in its globals
+    exec(source, namespace)
+    app.on_job("a")(namespace["bench"])
+    app.on_job("b")(namespace["sync_bench"])
+    assert [app.handlers[n].payload for n in ("a", "b")] == [None, None]
+    with pytest.raises(ConfigurationError, match="receives Job, not SyncJob"):
+        app.on_job("c")(namespace["wrong"])  # still read for what it says
+
+
 async def test_the_no_secret_warning_is_given_once_per_app_and_only_for_push_endpoints(
     emit: EmitServer, caplog: pytest.LogCaptureFixture
 ) -> None:
