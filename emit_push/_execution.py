@@ -253,11 +253,11 @@ async def _fail(job: Job[Any], error: str | BaseException, reason: str | None = 
         try:
             await AsyncClaimedJob._run(job, fail)
         except ConflictError as exc:
-            if isinstance(exc, JobKilledError):
+            if isinstance(exc, JobKilledError) or not await _delivered_to_us(job):
                 raise
-            # Not running: never acknowledged (auto_ack off, the function stopped before
-            # its own ack). Only a running job can be failed, and a delivered one must not
-            # wait for its delivery timeout: acknowledge it, then fail it.
+            # Never acknowledged (auto_ack off, the function stopped before its own ack).
+            # Only a running job can be failed, and a delivered one must not wait for its
+            # delivery timeout: acknowledge it, then fail it.
             await AsyncClaimedJob._run(job, ep.ack(job.id, job.attempt_number))
             await AsyncClaimedJob._run(job, fail)
     except JobKilledError:
@@ -265,6 +265,19 @@ async def _fail(job: Job[Any], error: str | BaseException, reason: str | None = 
     except EmitError as exc:
         return Outcome("failed", error=message, reason=f"could not fail the job: {exc}")
     return Outcome("failed", error=message, reason=reason)
+
+
+async def _delivered_to_us(job: Job[Any]) -> bool:
+    """Whether the job is still delivered to this run, which never acknowledged it.
+
+    Within the job's timeout of the claim, its delivery cannot have timed out, so a job
+    ``delivered`` at our attempt is ours, not another worker's next claim of it.
+    """
+    state = job._state
+    if state.acked or time.monotonic() - state.claimed_at > job.timeout_seconds - 1.0:
+        return False
+    details = await AsyncClaimedJob._run(job, ep.get(job.id))
+    return details.status == "delivered" and details.attempt_number == job.attempt_number
 
 
 async def _keep_alive(job: Job[Any], every: float) -> None:

@@ -42,7 +42,7 @@ class RunState:
     """What the views of one run share: the deadline, and how the run has ended so far."""
 
     # A plain class: a dataclass's generated methods would be built at every cold start.
-    __slots__ = ("deadline", "on_killed", "settled", "stopped")
+    __slots__ = ("acked", "claimed_at", "deadline", "on_killed", "settled", "stopped")
 
     def __init__(
         self,
@@ -58,6 +58,10 @@ class RunState:
         self.stopped = stopped
         """Why the run was stopped (killed, deadline); later calls raise it."""
         self.on_killed = on_killed
+        self.claimed_at = time.monotonic()
+        """About when the job was claimed (the run starts right after)."""
+        self.acked = False
+        """Whether this run acknowledged the job (``delivered`` → ``running``)."""
 
     def __repr__(self) -> str:
         return (
@@ -111,9 +115,12 @@ class Job(AsyncClaimedJob[P]):
                 self._state.stopped = exc
                 self._state.on_killed()
             raise
-        settled = _SETTLING.get(call.path.rsplit("/", 1)[-1])
+        action = call.path.rsplit("/", 1)[-1]
+        settled = _SETTLING.get(action)
         if settled is not None and call.method == "POST":
             self._state.settled = settled
+        elif action == "ack" and call.method == "POST":
+            self._state.acked = True
         return answer
 
 

@@ -260,3 +260,30 @@ async def test_health_answers_without_naming_the_jobs(make_app: MakeApp) -> None
     transport = httpx.ASGITransport(app=app.asgi())
     async with httpx.AsyncClient(transport=transport, base_url="http://app") as web:
         assert (await web.get("/health")).json() == {"status": "ok"}
+
+
+async def test_a_run_never_acknowledges_or_fails_another_workers_delivery(
+    make_app: Callable[..., EmitPush], admin: httpx.AsyncClient
+) -> None:
+    """auto_ack off, and the function fails only after its delivery timed out and another
+    worker claimed the job: that delivery is theirs, and stays so."""
+    app = make_app(auto_ack=False)
+    theirs: list[int] = []
+
+    @app.on_job("slow")
+    async def slow(job: Job) -> None:
+        while (await admin.get(f"/jobs/{job.id}")).json()["status"] != "pending":
+            await asyncio.sleep(0.05)  # the service's delivery timeout (1 s): nothing to await
+        claimed = await admin.post(f"/jobs/{job.id}/claim")
+        theirs.append(claimed.status_code)
+        raise RuntimeError("too late")
+
+    job_id = await create(admin, "slow", timeoutSeconds=1, maxRetries=3)
+    result = await asyncio.wait_for(push(app, job_id, "slow"), 10)
+    assert theirs == [200]
+    assert result.status == "failed"
+    assert result.reason is not None
+    assert result.reason.startswith("could not fail the job")
+    document = await job(admin, job_id)
+    assert (document["status"], document["attemptNumber"]) == ("delivered", 0)  # theirs
+    assert [e["type"] for e in document["events"]][-2:] == ["pending", "delivered"]
