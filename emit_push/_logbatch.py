@@ -42,6 +42,8 @@ class Batch:
     cap: int
     in_doubt: bool = False
     """Sent, but the answer was lost: it may be stored already."""
+    half: bool = False
+    """Part of a batch the service refused whole (see ``LogBuffer.settle``)."""
     _body: bytes | None = field(default=None, init=False, repr=False)
 
     @property
@@ -87,6 +89,11 @@ def _escaped(match: re.Match[str]) -> str:
     if 0xDC80 <= point <= 0xDCFF:  # a byte os.fsdecode could not decode: show the byte
         return f"\\\\x{point - 0xDC00:02x}"
     return f"\\\\u{point:04x}"
+
+
+def _written_out(match: re.Match[str]) -> str:
+    """A lone surrogate as the plain text that ``_escaped`` writes into JSON."""
+    return _escaped(match).replace("\\\\", "\\")
 
 
 def _text(value: object) -> str:
@@ -140,7 +147,9 @@ def _line(ts: float, level: str, message: Any, metadata: Any, source: str | None
         text += _encode_json(_clamped(message, MAX_MESSAGE))
         if source is not None:
             source = source if type(source) is str else _text(source)
-            text += ',"source":' + _encode_json(source[:MAX_SOURCE])
+            # Cut after lone surrogates are written out (an escape is 4 characters).
+            source = _LONE_SURROGATE.sub(_written_out, source)[:MAX_SOURCE]
+            text += ',"source":' + _encode_json(source)
         if metadata is not None:
             text += ',"metadata":' + _metadata(metadata)
     except Exception:  # not expected (every value went through a safe path): the line still goes

@@ -12,8 +12,9 @@ When more than ``max_buffered_entries`` wait (the service is down, or the job lo
 than it can be sent), the oldest are dropped, counted, and reported in the next batch: it
 starts with a ``warn`` line from source ``emit-push`` saying how many were dropped, with
 ``metadata={"droppedEntries": n}``. Entries are lost only that way, or when the service
-refuses an entry outright (a batch refused as invalid or too large, 400 or 413, is split
-in halves until the entries it can take are stored and the one it cannot is found), or
+refuses an entry outright (a batch refused as too large, or as invalid at a line it
+names, is split in halves until the entries it can take are stored and the one it
+cannot is found), or
 is still unreachable when the job is closed (or the
 program exits, or its event loop ends, with the job still open); every loss is counted
 (``job.log.lost``) and reported through the ``emit_push`` Python logger.
@@ -149,8 +150,8 @@ class LogBuffer:
             # One entry may spoil the lot (too large, or a field the service limits):
             # the halves go first, until the others are stored and that one is found.
             middle = len(batch.entries) // 2
-            first = Batch(batch.entries[:middle], batch.dropped, batch.cap)
-            second = Batch(batch.entries[middle:], 0, batch.cap)
+            first = Batch(batch.entries[:middle], batch.dropped, batch.cap, half=True)
+            second = Batch(batch.entries[middle:], 0, batch.cap, half=True)
             with self._lock:
                 self._halves.extendleft((second, first))
             return True
@@ -164,6 +165,9 @@ class LogBuffer:
             self._sending = None
             if batch.in_doubt:
                 self._held = batch
+                return
+            if batch.half:  # in front of the other halves: the lines keep their order
+                self._halves.appendleft(batch)
                 return
             self._entries.extendleft(reversed(batch.entries))
             self._unreported += batch.dropped
@@ -209,8 +213,12 @@ class LogBuffer:
 
 
 def _refused_whole(error: BaseException) -> bool:
-    """Whether the service refused a batch for what is in it (not for who sent it)."""
-    return isinstance(error, APIError) and error.status in (400, 413)
+    """Whether the service refused a batch for some entry in it: too large (413), or
+    invalid with a line named (400). A 400 for the batch as a whole would be refused
+    again in any part: splitting it would only multiply the requests."""
+    if not isinstance(error, APIError):
+        return False
+    return error.status == 413 or (error.status == 400 and "line" in error.message.lower())
 
 
 class JobLogger:

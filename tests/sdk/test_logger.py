@@ -6,6 +6,7 @@ import asyncio
 import gzip
 import json
 import logging
+import os
 import threading
 from typing import Any
 
@@ -107,6 +108,34 @@ def test_a_batch_refused_whole_is_split_until_the_bad_entry_is_found() -> None:
     assert buffer.retire()
 
 
+def test_a_batch_refused_for_itself_is_not_split() -> None:
+    buffer = LogBuffer(LoggerOptions(max_batch_size=8))
+    for n in range(8):
+        buffer.add(_entry(n))
+    batch = buffer.take()
+    assert batch is not None
+    assert buffer.settle(batch, BadRequestError("unsupported content type", status=400))
+    assert buffer.take() is None  # one request, not one for every line
+    assert buffer.lost == 8
+
+
+def test_a_half_that_must_be_retried_goes_out_before_the_next_half() -> None:
+    buffer = LogBuffer(LoggerOptions(max_batch_size=8))
+    for n in range(8):
+        buffer.add(_entry(n))
+    whole = buffer.take()
+    assert whole is not None
+    assert buffer.settle(whole, BadRequestError("line 7.source: too long", status=400))
+    first = buffer.take()
+    assert first is not None
+    assert not buffer.settle(first, ServerError("down", status=503))  # put back, in front
+    sent: list[str] = []
+    while (batch := buffer.take()) is not None:
+        sent += _messages(batch.encode())
+        buffer.settle(batch, None)
+    assert sent == [str(n) for n in range(8)]
+
+
 def test_oversized_fields_are_cut_so_that_the_entry_still_ships() -> None:
     buffer = LogBuffer(LoggerOptions())
     buffer.add((0.0, "info", "m" * 100_000, {"blob": "b" * 100_000}, "s" * 1000))
@@ -118,6 +147,17 @@ def test_oversized_fields_are_cut_so_that_the_entry_still_ships() -> None:
     assert line["message"].endswith("characters cut]")
     assert line["metadata"]["truncated"] > 100_000  # the size of the JSON that was cut
     assert line["metadata"]["json"].startswith('{"blob":"bbb')
+
+
+def test_a_source_is_cut_as_it_is_sent() -> None:
+    buffer = LogBuffer(LoggerOptions())
+    undecodable = os.fsdecode(b"\xff") * 300  # each sent as the 4 characters \xff
+    buffer.add((0.0, "info", "m", None, undecodable))
+    batch = buffer.take()
+    assert batch is not None
+    [line] = batch.decoded()
+    assert len(line["source"]) == 255
+    assert line["source"].startswith("\\xff\\xff")
 
 
 def test_lines_are_valid_json_whatever_is_logged() -> None:
