@@ -172,7 +172,7 @@ class _Dev:
         except httpx.HTTPError as exc:
             print(f"emit-push: cannot list the pending jobs: {exc}", file=sys.stderr, flush=True)
             pending = []
-        ours = [job for job in pending if job["name"] in self.app.handlers]
+        ours = taken_by(pending, self.app.handlers)
         again = f"; pushing {len(ours)} pending job(s) again" if ours else ""
         print(f"emit-push dev: app ready (pid {self.app.pid}){again}", flush=True)
         if ours:
@@ -235,6 +235,11 @@ def executable() -> str:
     if script.is_file() and script.suffix != ".py":
         return shlex.quote(sys.argv[0])
     return f"{shlex.quote(sys.executable)} -m emit_push.cli"
+
+
+def taken_by(jobs: list[dict[str, Any]], handlers: list[str]) -> list[dict[str, Any]]:
+    """The jobs the app has a handler for (a ``"*"`` handler takes every job)."""
+    return [job for job in jobs if "*" in handlers or job["name"] in handlers]
 
 
 async def _pending(api: httpx.AsyncClient, space_id: str) -> list[dict[str, Any]]:

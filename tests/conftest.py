@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -16,6 +17,7 @@ import uvicorn
 
 from emit_push.cli import bind
 from emit_push.server import API_PREFIX, EmitServer, KeySpec, ServerConfig
+from tests.cli_helpers import write_app
 from tests.processes import Process
 
 SPACE = "01JTESTSPACE00000000000000"
@@ -176,3 +178,30 @@ def processes() -> Iterator[list[Process]]:
     yield started
     for process in started:
         process.close()
+
+
+# -- the emit-push client tools (tests/test_cli_*.py) -------------------------------
+
+
+@pytest.fixture
+def env(live_server: LiveServer) -> dict[str, str]:
+    """The settings of the emit-push client tools, for ``live_server``."""
+    return {
+        **os.environ,
+        "EMIT_BASE_URL": live_server.base_url,
+        "EMIT_SPACE_ID": SPACE,
+        "EMIT_API_KEY": ADMIN_KEY,
+        "COLUMNS": "200",
+    }
+
+
+@pytest.fixture
+def worker(tmp_path: Path, env: dict[str, str], processes: list[Process]) -> Process:
+    """``emit-push worker`` on a greeter app, polling ``live_server``."""
+    app = write_app(tmp_path, 1)
+    process = Process(
+        "worker", str(app), "--poll-interval", "0.05", env={**env, "EMIT_API_KEY": WORKER_KEY}
+    )
+    processes.append(process)
+    process.wait_for("emit-push worker: greet")
+    return process
