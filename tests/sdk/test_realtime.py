@@ -652,12 +652,15 @@ async def test_a_callback_may_close_its_own_connection(
 ) -> None:
     rec = Recorder()
     holder: list[Any] = []
+    held = threading.Event()  # the sync stream's thread may deliver before space() returns
 
     def on_event(event: RealtimeEvent) -> None:
         rec.on_event(event)
+        assert held.wait(WAIT)
         holder[0].close()  # from the stream's own thread (sync) or task (async)
 
     holder.append(streams.space(rec, on_event=on_event, auto_reconnect=True))
+    held.set()
     await streams.ended(holder[0])
     assert len(rec.events) == 1
 
