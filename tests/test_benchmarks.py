@@ -9,29 +9,29 @@ from pathlib import Path
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-def test_cold_start_compares_import_and_first_push() -> None:
-    # One run: the example still imports, and a push through app.handler is still
-    # answered `skipped` by the stub (the benchmark's processes assert it).
+def run(script: str, *args: str) -> str:
+    """The benchmark's output, once it has exited 0."""
     result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "cold_start.py"), "--runs", "1"],
+        [sys.executable, str(BENCHMARKS / script), *args],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert "1. import" in result.stdout
-    assert "2. first push answered" in result.stdout
-    assert result.stdout.count("emit-push adds") == 2
+    return result.stdout
+
+
+def test_cold_start_compares_import_and_first_push() -> None:
+    # One run: the example still imports, and a push through app.handler is still
+    # answered `skipped` by the stub (the benchmark's processes assert it).
+    output = run("cold_start.py", "--runs", "1")
+    assert "1. import" in output
+    assert "2. first push answered" in output
+    assert output.count("emit-push adds") == 2
 
 
 def test_push_overhead_runs_both_endpoints() -> None:
     # A tiny run: both endpoints start, take pushes and finish every job.
-    result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "push_overhead.py"), "--pushes", "20", "--rounds", "1"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "emit-push" in result.stdout
-    assert "ratio" in result.stdout
+    output = run("push_overhead.py", "--pushes", "20", "--rounds", "1")
+    assert "emit-push" in output
+    assert "ratio" in output
