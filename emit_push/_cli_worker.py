@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
-import inspect
-import logging
 import math
 import os
 from typing import TYPE_CHECKING, Any
@@ -88,41 +85,15 @@ def _names(app: EmitPush, types: list[str] | None) -> str:
 
 
 async def _work(app: EmitPush, args: argparse.Namespace) -> None:
-    """Poll until stopped; a refused key stops the loop, and is raised (``explained``)."""
-    from ._exceptions import AuthenticationError, PermissionDeniedError
-
-    stop = asyncio.Event()
-    refused: list[BaseException] = []
-    users = app.options.on_error
-
-    async def on_error(exc: BaseException, job: Any) -> None:
-        if job is None and isinstance(exc, AuthenticationError | PermissionDeniedError):
-            refused.append(exc)  # a poll refused: every next one would be too
-            stop.set()
-            return
-        if users is not None:
-            called = users(exc, job)
-            if inspect.isawaitable(called):
-                await called
-
-    # The loop's errors go to the app's on_error (job None); the handlers keep theirs.
-    app.options = dataclasses.replace(app.options, on_error=on_error)
-    quiet = _QuietRefusals()
-    logging.getLogger("emit_push").addFilter(quiet)
-    try:
-        await app.run_polling(
-            types=args.types or None,
-            count=args.count,
-            poll_interval=args.poll_interval,
-            max_backoff=args.max_backoff,
-            grace_period=args.grace_period,
-            stop=stop,
-            on_done=_report,
-        )
-    finally:
-        logging.getLogger("emit_push").removeFilter(quiet)
-    if refused:
-        raise refused[0]
+    """Poll until stopped; a refused key ends the loop with its error (``explained``)."""
+    await app.run_polling(
+        types=args.types or None,
+        count=args.count,
+        poll_interval=args.poll_interval,
+        max_backoff=args.max_backoff,
+        grace_period=args.grace_period,
+        on_done=_report,
+    )
 
 
 def _report(result: PushResult) -> None:
@@ -132,15 +103,3 @@ def _report(result: PushResult) -> None:
         f"  {result.name or '?'} {result.job_id}: {result.status}" + (f" ({why})" if why else ""),
         flush=True,
     )
-
-
-class _QuietRefusals(logging.Filter):
-    """Drops the loop's ``poll failed`` warning for a refused key: the worker says it once,
-    with the fix, as it stops."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        from ._exceptions import AuthenticationError, PermissionDeniedError
-
-        args = record.args if isinstance(record.args, tuple) else ()
-        refused = any(isinstance(a, AuthenticationError | PermissionDeniedError) for a in args)
-        return not (refused and "poll failed" in str(record.msg))

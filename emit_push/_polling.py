@@ -4,7 +4,8 @@ Each round claims up to ``count`` jobs (of the app's job names) and runs them at
 with exactly the push path's steps (``_execution``). An empty poll sleeps
 ``poll_interval``, doubling with jitter up to ``max_backoff`` while the queue stays empty;
 a failed poll goes to ``on_error`` and backs off the same way (``stop_on_error`` ends the
-loop with that error instead).
+loop with that error instead). A poll refused for its key (401, 403) ends the loop with
+that error at once: every next poll would be refused too.
 
 Stopping (the ``stop`` event, SIGTERM or SIGINT): no new polls; running jobs get
 ``grace_period`` seconds to finish; those still running then are stopped and failed back
@@ -23,7 +24,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._exceptions import EmitError
+from ._exceptions import AuthenticationError, EmitError, PermissionDeniedError
 
 if TYPE_CHECKING:
     from ._app import EmitPush
@@ -128,6 +129,8 @@ async def _finish(
 
 
 async def _loop_error(app: EmitPush, exc: EmitError) -> None:
+    if isinstance(exc, AuthenticationError | PermissionDeniedError):
+        raise exc
     log.warning("emit-push: poll failed: %s", exc)
     if app.options.on_error is not None:
         called = app.options.on_error(exc, None)

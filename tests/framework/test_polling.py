@@ -13,11 +13,20 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from emit_push import APIConnectionError, EmitClient, EmitPush, Job, PushResult, SyncJob
+from emit_push import (
+    APIConnectionError,
+    AsyncEmitClient,
+    AuthenticationError,
+    EmitClient,
+    EmitPush,
+    Job,
+    PushResult,
+    SyncJob,
+)
 from emit_push._polling import Backoff
 from emit_push.server import EmitServer
 from tests.conftest import ADMIN_KEY, SPACE, WORKER_KEY, LiveServer
-from tests.framework.conftest import create, event_types, job, logs, worker_client
+from tests.framework.conftest import BASE, create, event_types, job, logs, worker_client
 
 MakeApp = Callable[..., EmitPush]
 
@@ -131,6 +140,23 @@ async def test_poll_errors_go_to_on_error_and_back_off(emit: EmitServer) -> None
     with pytest.raises(APIConnectionError, match="127.0.0.1:9"):
         await asyncio.wait_for(stopping.run_polling(poll_interval=0.01), 10)
     await dead.aclose()
+
+
+async def test_a_refused_key_ends_polling_with_its_error(emit: EmitServer) -> None:
+    errors: list[BaseException] = []
+    refused = AsyncEmitClient(
+        space_id=SPACE,
+        api_key="emit_wrong",
+        base_url=BASE,
+        transport=httpx.ASGITransport(app=emit.app),
+        max_retries=0,
+    )
+    app = EmitPush(client=refused, push_secret=None, on_error=lambda exc, job: errors.append(exc))
+    app.on_job("x")(lambda job: None)
+    with pytest.raises(AuthenticationError):  # every next poll would be refused too
+        await asyncio.wait_for(app.run_polling(poll_interval=0.01), 10)
+    assert errors == []
+    await refused.aclose()
 
 
 async def test_stopping_gives_a_grace_period_then_fails_running_jobs_back(
