@@ -4,8 +4,8 @@
 child process (restarted on code changes with ``--reload``), points the space's push at
 it with a fresh push secret, and prints the URLs, keys and a command to create a job.
 The app is imported in the child only: that is where its settings are. Each time the app
-is ready, the jobs still pending (their pushes found no app while it restarted) are
-pushed to it again.
+is ready, the space's push settings name its port and its job names, and the server
+pushes again the jobs still pending (their pushes found no app while it restarted).
 """
 
 from __future__ import annotations
@@ -19,20 +19,14 @@ import shlex
 import signal
 import socket
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 from ._cli_common import CliError, app_folder
 from ._cli_dev_app import AppProcess
 
 __all__ = ["add_dev_parser", "run_dev"]
-
-PUSHES_AT_ONCE = 8
-"""Pending jobs pushed again concurrently after a restart (each answer waits for its job)."""
 
 
 def add_dev_parser(sub: Any) -> None:
@@ -92,7 +86,6 @@ class _Dev:
         # The app's settings: the space and its key exist once the server has started.
         env = {**os.environ, "EMIT_BASE_URL": api, "EMIT_PUSH_SECRET": self.secret}
         self.app = AppProcess(args.app, args.port, env)
-        self.pushing: asyncio.Task[None] | None = None
 
     @property
     def app_url(self) -> str:
@@ -135,79 +128,40 @@ class _Dev:
                 changes = await stack.enter_async_context(_changes(self.folder))
             await server_started.wait()
             c = self.emit.credentials
-            api = await stack.enter_async_context(
-                httpx.AsyncClient(
-                    base_url=self.api, headers={"x-api-key": c.producer_key}, trust_env=False
-                )
-            )
-            stack.push_async_callback(self._stop_pushing)
             self.app.env.update(EMIT_SPACE_ID=c.space_id, EMIT_API_KEY=c.worker_key)
             await self.app.start()
-            settings = {"url": self.app_url, "headers": {"Authorization": f"Bearer {self.secret}"}}
-            (await api.put(f"/spaces/{c.space_id}/push", json=settings)).raise_for_status()
-            await self._ready(api)
+            self._ready()
             self._banner()
             if changes is None:
                 await asyncio.Event().wait()  # until the session ends
             else:
                 async for names in changes:
-                    await self._restart(names, api)
+                    await self._restart(names)
 
-    async def _restart(self, names: str, api: httpx.AsyncClient) -> None:
+    async def _restart(self, names: str) -> None:
         """A failed restart is one line; the next change tries again."""
         print(f"emit-push dev: {names} changed, restarting the app", flush=True)
-        await self._stop_pushing()
         await self.app.stop()
         try:
             await self.app.start()
         except (CliError, OSError) as exc:
             print(f"emit-push: {exc} (save a fix to restart the app)", file=sys.stderr, flush=True)
             return
-        await self._ready(api)
+        self._ready()
 
-    async def _ready(self, api: httpx.AsyncClient) -> None:
-        """Say the app is ready; push it again the jobs whose pushes found no app."""
-        try:
-            pending = await _pending(api, self.emit.credentials.space_id)
-        except httpx.HTTPError as exc:
-            print(f"emit-push: cannot list the pending jobs: {exc}", file=sys.stderr, flush=True)
-            pending = []
-        ours = taken_by(pending, self.app.handlers)
-        again = f"; pushing {len(ours)} pending job(s) again" if ours else ""
-        print(f"emit-push dev: app ready (pid {self.app.pid}){again}", flush=True)
-        if ours:
-            self.pushing = asyncio.create_task(self._push(ours))
+    def _ready(self) -> None:
+        """Point the space's push at the app as it now is (its port, its job names), and
+        have the server push it again the jobs whose pushes found no app; say so."""
+        from .server._records import PushSettings
 
-    async def _push(self, jobs: list[dict[str, Any]]) -> None:
-        """A ``job.pending`` push for each job, as the server sends it (a duplicate is
-        harmless: the app's claim fails and it answers ``skipped``)."""
+        handlers = self.app.handlers
+        names = None if "*" in handlers else frozenset(handlers)
+        secret = {"Authorization": f"Bearer {self.secret}"}
         space_id = self.emit.credentials.space_id
-        headers = {"Authorization": f"Bearer {self.secret}"}
-        limit = asyncio.Semaphore(PUSHES_AT_ONCE)
-        # No read timeout: the app answers when the job ends. Restarts and exit cancel this.
-        timeout = httpx.Timeout(10.0, read=None)
-
-        async def push(http: httpx.AsyncClient, job: dict[str, Any]) -> None:
-            body = {
-                "type": "job.pending",
-                "jobId": job["id"],
-                "spaceId": space_id,
-                "name": job["name"],
-                "attemptNumber": job["attemptNumber"],
-                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            }
-            async with limit:
-                with contextlib.suppress(httpx.HTTPError):  # the job stays pending, as before
-                    await http.post(self.app_url, json=body, headers=headers)
-
-        async with httpx.AsyncClient(timeout=timeout, trust_env=False) as http:
-            await asyncio.gather(*(push(http, job) for job in jobs))
-
-    async def _stop_pushing(self) -> None:
-        if self.pushing is not None:
-            self.pushing.cancel()
-            await asyncio.gather(self.pushing, return_exceptions=True)
-            self.pushing = None
+        self.emit.engine.set_push(space_id, PushSettings(self.app_url, secret, names))
+        count = self.emit.engine.repush_pending(space_id)
+        again = f"; pushing {count} pending job(s) again" if count else ""
+        print(f"emit-push dev: app ready (pid {self.app.pid}){again}", flush=True)
 
     def _banner(self) -> None:
         c = self.emit.credentials
@@ -235,26 +189,6 @@ def executable() -> str:
     if script.is_file() and script.suffix != ".py":
         return shlex.quote(sys.argv[0])
     return f"{shlex.quote(sys.executable)} -m emit_push.cli"
-
-
-def taken_by(jobs: list[dict[str, Any]], handlers: list[str]) -> list[dict[str, Any]]:
-    """The jobs the app has a handler for (a ``"*"`` handler takes every job)."""
-    return [job for job in jobs if "*" in handlers or job["name"] in handlers]
-
-
-async def _pending(api: httpx.AsyncClient, space_id: str) -> list[dict[str, Any]]:
-    """The space's pending jobs, oldest first (a job listed twice while pages shift, once)."""
-    jobs: dict[str, dict[str, Any]] = {}
-    offset = 0
-    while True:
-        params: dict[str, str | int] = {"status": "pending", "limit": 100, "offset": offset}
-        answer = await api.get(f"/spaces/{space_id}/jobs", params=params)
-        answer.raise_for_status()
-        page: list[dict[str, Any]] = answer.json()
-        jobs.update((job["id"], job) for job in page)
-        offset += len(page)
-        if len(page) < 100:
-            return list(reversed(jobs.values()))
 
 
 @contextlib.asynccontextmanager

@@ -13,14 +13,13 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from ._cli_common import CliError, add_client_flags, client_settings, explained, load_app
+from ._polling import MAX_COUNT
 
 if TYPE_CHECKING:
     from ._app import EmitPush
     from ._push import PushResult
 
 __all__ = ["add_worker_parser", "run_worker"]
-
-MAX_COUNT = 50  # the service's limit of jobs per poll
 
 
 def add_worker_parser(sub: Any) -> None:

@@ -84,7 +84,7 @@ class Confirm(Generic[T]):
 
     def moved_on(self, job: JobDetails) -> bool:
         """Whether ``job`` is on another attempt than the one the call was made for."""
-        return self.attempt_number is not None and job.attempt_number != self.attempt_number
+        return not _attempt_is(job, self.attempt_number)
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,7 +100,6 @@ class APIConnectionError(EmitError):
 
     def __init__(self, message: str, *, method: str, url: str, request_sent: bool = True) -> None:
         super().__init__(message)
-        self.message = message
         self.method = method
         self.url = url
         self.request_sent = request_sent
@@ -134,7 +133,6 @@ class APIError(EmitError):
         retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
-        self.message = message
         if status is not None:
             self.status = status
         self.code = code

@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import contextvars
 import functools
-import inspect
 import logging
 import threading
 import time
@@ -38,7 +37,7 @@ from . import _endpoints as ep
 from ._endpoints import error_message
 from ._exceptions import APIError, ConflictError, EmitError, JobKilledError
 from ._handler_job import DeadlineExceeded, Job, SyncJob
-from ._handlers import Handler
+from ._handlers import Handler, is_async_function
 from ._job import AsyncClaimedJob
 
 __all__ = ["WORKER_STOPPED", "Middleware", "Outcome", "execute", "in_thread"]
@@ -180,7 +179,7 @@ async def _handler_failed(
     on_error = options.on_error
     if on_error is not None:
         try:
-            if _is_async(on_error):  # on the loop: it gets the async job
+            if is_async_function(on_error):  # on the loop: it gets the async job
                 await typing.cast(Awaitable[None], on_error(exc, job))
             else:  # in a thread: a SyncJob's calls must not block the loop they run on
                 await in_thread(on_error, exc, view)
@@ -234,14 +233,6 @@ def in_thread(func: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         target=run, name=f"emit-{getattr(func, '__name__', 'job')}", daemon=True
     ).start()
     return future
-
-
-def _is_async(func: Callable[..., Any]) -> bool:
-    while isinstance(func, functools.partial):
-        func = func.func
-    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
-        getattr(func, "__call__", None)  # noqa: B004 - a callable object's method
-    )
 
 
 async def _fail(job: Job[Any], error: str | BaseException, reason: str | None = None) -> Outcome:

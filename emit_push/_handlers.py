@@ -24,7 +24,15 @@ if TYPE_CHECKING:
 
     from ._logger import LoggerOptions
 
-__all__ = ["UNSET", "Handler", "JobOptions", "KeepaliveInterval", "OnError", "make_handler"]
+__all__ = [
+    "UNSET",
+    "Handler",
+    "JobOptions",
+    "KeepaliveInterval",
+    "OnError",
+    "is_async_function",
+    "make_handler",
+]
 
 KeepaliveInterval = Literal["auto"] | float | None
 """Seconds between keepalives; ``"auto"`` is a third of the job's timeout; None: none."""
@@ -116,7 +124,7 @@ def make_handler(
         raise ConfigurationError("on_job needs a job name, e.g. @app.on_job('send-email')")
     if not callable(func):
         raise ConfigurationError(f"on_job({name!r}) must decorate a function")
-    is_async = _is_async(func)
+    is_async = is_async_function(func)
     declared, job_class = _declared(name, func, strict=payload is UNSET)
     if job_class is not None and job_class.__name__ == "SyncJob" and is_async:
         raise ConfigurationError(f"{name}: an async def handler receives Job, not SyncJob")
@@ -138,13 +146,14 @@ def make_handler(
     return Handler(name, func, is_async, adapter, options)
 
 
-def _is_async(func: Callable[..., Any]) -> bool:
+def is_async_function(func: object) -> bool:
+    """Whether calling ``func`` gives a coroutine: an ``async def`` (or a partial of one),
+    or an object whose ``__call__`` is one."""
     while isinstance(func, functools.partial):
         func = func.func
     if inspect.iscoroutinefunction(func):
         return True
-    call = getattr(func, "__call__", None)  # noqa: B004 - a callable object's method
-    return inspect.iscoroutinefunction(call)
+    return inspect.iscoroutinefunction(type(func).__call__)
 
 
 def _declared(name: str, func: Callable[..., Any], *, strict: bool) -> tuple[Any, type | None]:

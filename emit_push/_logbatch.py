@@ -147,8 +147,8 @@ def _line(ts: float, level: str, message: Any, metadata: Any, source: str | None
         text += _encode_json(_clamped(message, MAX_MESSAGE))
         if source is not None:
             source = source if type(source) is str else _text(source)
-            # Cut after lone surrogates are written out (an escape is 4 characters).
-            source = _LONE_SURROGATE.sub(_written_out, source)[:MAX_SOURCE]
+            if len(source) > MAX_SOURCE // 6:  # written out, an escape takes up to 6
+                source = _LONE_SURROGATE.sub(_written_out, source)[:MAX_SOURCE]
             text += ',"source":' + _encode_json(source)
         if metadata is not None:
             text += ',"metadata":' + _metadata(metadata)

@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Backoff", "run_polling"]
 
+MAX_COUNT = 50
+"""The most jobs one poll may claim (contract: ``count`` 1-50)."""
+
 log = logging.getLogger("emit_push")
 
 
@@ -66,8 +69,8 @@ async def run_polling(
     on_done: Callable[[PushResult], Any] | None = None,
 ) -> None:
     """Poll and run jobs until stopped (see the module docstring)."""
-    if not 1 <= count <= 50:
-        raise ValueError("count must be between 1 and 50")
+    if not 1 <= count <= MAX_COUNT:
+        raise ValueError(f"count must be between 1 and {MAX_COUNT}")
     if poll_interval <= 0 or max_backoff <= 0 or grace_period < 0:
         raise ValueError("poll_interval and max_backoff must be > 0, grace_period >= 0")
     names = _names(app, types)

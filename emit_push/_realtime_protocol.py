@@ -75,7 +75,6 @@ class RealtimeError(EmitError):
         retryable: bool = False,
     ) -> None:
         super().__init__(message)
-        self.message = message
         self.close_code = close_code
         self.reason = reason
         self.status = status

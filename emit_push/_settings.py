@@ -9,12 +9,12 @@ is the rule. ``_config`` builds a client's whole configuration on top of these.
 
 from __future__ import annotations
 
-import inspect
 import os
 from collections.abc import Awaitable, Callable
 from typing import Literal, NamedTuple
 
 from ._exceptions import ConfigurationError
+from ._handlers import is_async_function
 
 __all__ = ["DEFAULT_BASE_URL", "ApiKey", "ApiKeyHeader", "Settings", "load_settings"]
 
@@ -81,16 +81,9 @@ def _api_key(api_key: ApiKey, client: str, allow_async: bool) -> ApiKey:
         raise ConfigurationError(
             f"api_key must be a string or a function, got {type(api_key).__name__}"
         )
-    if not allow_async and _is_async(api_key):
+    if not allow_async and is_async_function(api_key):
         raise ConfigurationError(f"{client} needs a sync api_key function; use AsyncEmitClient")
     return api_key
-
-
-def _is_async(function: object) -> bool:
-    """Whether calling ``function`` gives a coroutine: an ``async def``, or an object
-    whose ``__call__`` is one (a lambda returning a coroutine shows only when called)."""
-    call = type(function).__call__
-    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(call)
 
 
 def _space_id(value: object) -> str:

@@ -15,6 +15,7 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Generator
+from dataclasses import replace
 from typing import Any, TypeVar, cast
 
 import anyio
@@ -33,7 +34,7 @@ from ._exceptions import (
     error_from_transport,
 )
 from ._models import JobDetails
-from ._retry import RetryPolicy, unprocessed
+from ._retry import unprocessed
 
 __all__ = ["AsyncDriver", "SyncDriver", "call_flow"]
 
@@ -66,44 +67,37 @@ def call_flow(call: Call[T], config: ClientConfig) -> Flow[T]:
         else:
             assert outcome is not None
             error = error_from_transport(outcome, call.method, url)
-        if isinstance(error, ConflictError):
-            # An earlier attempt may have landed and this 409 be its echo; or the job may
-            # have been killed by a service that does not say so. The job tells.
-            confirm = call.confirm if attempt else None
-            probe = call.worker_job if error.code is None else None
-            job_id = confirm.job_id if confirm is not None else probe
-            job = None if job_id is None else (yield from _read_job(job_id, config))
-            if job is not None and confirm is not None:
-                confirmed = confirm.check(job)
-                if confirmed is not None:
-                    log.info("%s %s: an earlier attempt had landed", call.method, call.path)
-                    return confirmed
-            if job is not None and probe is not None and job.status == "killed":
-                raise _killed(error) from error
         delay = config.retry.delay(call.retry, error, attempt)
-        if delay is not None and call.confirm is not None and not unprocessed(error):
-            # The request may have landed: a job that shows it, or that has moved on to
-            # its next attempt (a landed fail makes it pending again at once, and another
-            # worker may hold it by now), is not sent it again.
-            confirm = call.confirm
-            job = yield from _read_job(confirm.job_id, config)
-            if job is not None:
-                confirmed = confirm.check(job)
-                if confirmed is not None:
-                    log.info("%s %s: the first attempt had landed", call.method, call.path)
-                    return confirmed
-                if confirm.moved_on(job):
-                    delay = None
+        conflict = isinstance(error, ConflictError)
+        # An earlier attempt may have landed: a retry met 409 (its echo?), or an answer
+        # was lost and the call would go again. The job tells: one that shows the effect
+        # is a success; one that moved on to its next attempt (a landed fail makes it
+        # pending again at once, and another worker may hold it by now) is sent nothing.
+        # A 409 without a code may be a kill the service does not name: the job tells too.
+        in_doubt = (conflict and attempt > 0) or (delay is not None and not unprocessed(error))
+        confirm = call.confirm if in_doubt else None
+        probe = call.worker_job if conflict and error.code is None else None
+        job_id = confirm.job_id if confirm is not None else probe
+        job = None if job_id is None else (yield from _read_job(job_id, config))
+        if job is not None and confirm is not None:
+            confirmed = confirm.check(job)
+            if confirmed is not None:
+                log.info("%s %s: an earlier attempt had landed", call.method, call.path)
+                return confirmed
+            if confirm.moved_on(job):
+                delay = None
+        if probe is not None and job is not None and job.status == "killed":
+            raise _killed(cast(ConflictError, error)) from error
         if (
             delay is None
             and call.pending_job is not None
-            and RetryPolicy.may_retry("idempotent", error)
+            and (again := config.retry.delay("idempotent", error, attempt)) is not None
         ):
             # A claim whose fate is unknown (say, a pooled connection the server had just
             # closed): a job still pending was not claimed by it, nor by anyone.
             job = yield from _read_job(call.pending_job, config)
             if job is not None and job.status == "pending":
-                delay = config.retry.delay("idempotent", error, attempt)
+                delay = again
         if delay is None:
             raise error from (outcome if isinstance(outcome, Exception) else None)
         attempt += 1
@@ -125,10 +119,12 @@ def _parse(call: Call[T], response: httpx.Response, url: str) -> T:
 
 
 def _read_job(job_id: str, config: ClientConfig) -> Flow[JobDetails | None]:
+    """The job, in one attempt (the call it checks has its own retries), or None."""
+    once = replace(config, retry=replace(config.retry, max_retries=0))
     try:
-        return (yield from call_flow(ep.get(job_id), config))
+        return (yield from call_flow(ep.get(job_id), once))
     except EmitError:
-        return None  # cannot tell: the 409 stands
+        return None  # cannot tell
 
 
 def _killed(conflict: ConflictError) -> JobKilledError:

@@ -299,12 +299,3 @@ def test_the_app_stops_when_dev_is_killed(tmp_path: Path, processes: list[Proces
         os.close(pidfd)
     with pytest.raises(httpx.ConnectError):
         httpx.get(dev.app_url + "health", timeout=5)
-
-
-def test_the_jobs_pushed_again_are_those_the_app_takes() -> None:
-    from emit_push._cli_dev import taken_by
-
-    jobs = [{"name": "greet"}, {"name": "resize"}]
-    assert taken_by(jobs, ["greet"]) == [{"name": "greet"}]
-    assert taken_by(jobs, ["*"]) == jobs  # a catch-all handler takes them all
-    assert taken_by(jobs, []) == []

@@ -29,18 +29,13 @@ class Stream(Protocol):
 
 
 class HttpRequest(Protocol):
-    """What is read from the (Flask) request: its body, headers and declared length."""
+    """What is read from the (Flask) request: its headers and its body's stream."""
 
     @property
     def headers(self) -> Mapping[str, str]: ...
 
     @property
-    def content_length(self) -> int | None: ...
-
-    @property
     def stream(self) -> Stream: ...
-
-    def get_data(self) -> bytes: ...
 
 
 HttpFunction = Callable[[HttpRequest], tuple[bytes, int, dict[str, str]]]
@@ -56,13 +51,8 @@ def http_function(app: EmitPush | None = None) -> HttpFunction:
 
     def function(request: HttpRequest) -> tuple[bytes, int, dict[str, str]]:
         deadline = None if limit is None else time.monotonic() + limit
-        declared = request.content_length
-        if declared is not None and declared > app._max_push_bytes:
-            body = b"x" * (app._max_push_bytes + 1)  # refused as too large, unread
-        elif declared is None:  # chunked: read no more than it takes to refuse it
-            body = _read_at_most(request.stream, app._max_push_bytes + 1)
-        else:
-            body = request.get_data()
+        # No more than it takes to refuse it, whether its length is declared or chunked.
+        body = _read_at_most(request.stream, app._max_push_bytes + 1)
         headers = dict(request.headers.items())
         result = loop.run(app.handle_push(body, headers, deadline=deadline))
         status, answer_headers, content = result.http()

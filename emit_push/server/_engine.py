@@ -352,10 +352,23 @@ class Engine:
         self._event(events, job, "pending", {"reason": reason}, now)
         self._enqueue_push(job, now)
 
-    def _enqueue_push(self, job: Job, now: int) -> None:
+    def repush_pending(self, space_id: str) -> int:
+        """Push the space's pending jobs again, oldest first; returns how many.
+
+        For ``emit-push dev``: the pushes made while the app restarted found nobody.
+        """
+        now = self._now()
+        with self._tx():
+            rows = self.db.execute(
+                "SELECT * FROM jobs WHERE space_id = ? AND status = 'pending' ORDER BY id",
+                (space_id,),
+            ).fetchall()
+            return sum(self._enqueue_push(dict(row), now) for row in rows)
+
+    def _enqueue_push(self, job: Job, now: int) -> bool:
         settings = self.push.get(job["space_id"])
         if settings is None or not settings.wants(job["name"]):
-            return
+            return False
         body = {
             "type": "job.pending",
             "jobId": job["id"],
@@ -365,6 +378,7 @@ class Engine:
             "timestamp": format_ts(now),
         }
         self._outbox(job, "push", now, dumps(body), None, None)
+        return True
 
     def _outbox(
         self, job: Job, kind: str, now: int, body: str, url: str | None, headers: str | None

@@ -23,7 +23,7 @@ MAX_JSON_DEPTH = 64
 Deeper values would be stored, then fail to render (RecursionError) in every later answer.
 """
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
-_DIGITS = re.compile(r"[0-9]{1,18}")  # ASCII only: str.isdigit() also accepts "²"
+DIGITS = re.compile(r"[0-9]{1,18}")  # ASCII only: str.isdigit() also accepts "²"
 _INTEGER = re.compile(r"-?[0-9]{1,18}")
 # bytes.translate: keep quotes and brackets only, brackets as +1 and -1 (0xff, signed).
 _SIGNS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
@@ -44,7 +44,7 @@ def too_large(limit: int, what: str = "request body") -> ApiError:
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, refusing (413) as soon as it passes ``limit`` bytes."""
     declared = request.headers.get("content-length", "")
-    if _DIGITS.fullmatch(declared) and int(declared) > limit:
+    if DIGITS.fullmatch(declared) and int(declared) > limit:
         raise too_large(limit)
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -68,7 +68,6 @@ def _finite_float(text: str) -> float:
 
 def parse_json(body: bytes, what: str = "body") -> Any:
     """Parse strict JSON (finite numbers, valid UTF-8, no lone surrogates, bounded depth)."""
-    too_deep = bad_request(f"{what}: JSON nests deeper than {MAX_JSON_DEPTH} levels")
     try:
         value = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
         if _SURROGATE.search(body):
@@ -76,12 +75,16 @@ def parse_json(body: bytes, what: str = "body") -> Any:
     except UnicodeEncodeError:
         raise bad_request(f"{what} contains an unpaired UTF-16 surrogate") from None
     except RecursionError:
-        raise too_deep from None
+        raise _too_deep(what) from None
     except ValueError as exc:
         raise bad_request(f"{what} is not valid JSON: {exc}") from None
     if nests_deeper(body, MAX_JSON_DEPTH):
-        raise too_deep
+        raise _too_deep(what)
     return value
+
+
+def _too_deep(what: str) -> ApiError:
+    return bad_request(f"{what}: JSON nests deeper than {MAX_JSON_DEPTH} levels")
 
 
 def nests_deeper(text: bytes, limit: int) -> bool:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -25,6 +24,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ._auth import Principal, key_from_headers
 from ._errors import ApiError
+from ._http import DIGITS
 from ._ids import format_ts, new_ulid
 from ._queries import load_job
 from ._wire import TERMINAL, Event, dumps, job_document, loads
@@ -36,7 +36,6 @@ __all__ = ["Hub", "RealtimeEndpoints"]
 
 _CLOSED = object()  # queued when a subscriber must stop: client gone or queue overflowed
 _PROGRESS_VIEW = frozenset({"progress", "completed"})
-_SEQ = re.compile(r"[0-9]{1,18}")  # ASCII only: str.isdigit() also accepts "²"
 
 
 class Subscriber:
@@ -155,7 +154,7 @@ class RealtimeEndpoints:
             if principal.space_id != space_id:
                 raise _Close(4403, "API key does not belong to this space")
             since = ws.query_params.get("since")
-            if since is not None and not _SEQ.fullmatch(since):
+            if since is not None and not DIGITS.fullmatch(since):
                 raise _Close(4400, "since must be a non-negative integer")
             instance = ws.query_params.get("streamInstanceId")
             hub = self._server.hub

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import socket
@@ -144,7 +145,7 @@ def test_the_http_client_must_match_the_kind() -> None:
         async def __call__(self) -> str:
             return "k"
 
-    for async_key in (key, Vault()):
+    for async_key in (key, Vault(), functools.partial(key)):
         with pytest.raises(ConfigurationError, match="AsyncEmitClient"):
             EmitClient(space_id="s", api_key=async_key)  # type: ignore[arg-type]
 

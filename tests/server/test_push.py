@@ -120,6 +120,23 @@ async def test_job_name_filter(
     assert [p.json()["jobId"] for p in pushes] == [wanted]
 
 
+async def test_pending_jobs_are_pushed_again_to_the_names_pushed(
+    emit: EmitServer, http: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    """What ``emit-push dev`` asks when the app is back: the pending jobs it takes."""
+    greet = await create(http, "greet")
+    resize = await create(http, "resize")  # both pending: no push was set up yet
+    await configure(http, receiver.url, jobNames=["greet"])
+    assert emit.engine.repush_pending(SPACE) == 1
+    await configure(http, receiver.url)  # a catch-all handler takes them all
+    assert emit.engine.repush_pending(SPACE) == 2
+    await settled(emit)
+    pushes = await receiver.wait_for(3)
+    assert sorted(p.json()["jobId"] for p in pushes) == sorted([greet, greet, resize])
+    await configure(http, "")  # push off: nothing to push to
+    assert emit.engine.repush_pending(SPACE) == 0
+
+
 async def test_push_off_and_on(
     emit: EmitServer, http: httpx.AsyncClient, receiver: Receiver
 ) -> None:
