@@ -75,8 +75,8 @@ def baseline_app(base_url: str) -> Any:
 def serve(kind: str, base_url: str) -> None:
     import uvicorn
 
-    from emit_push.cli import base_url as url_of
-    from emit_push.cli import bind
+    from emit_push.cli.serving import base_url as url_of
+    from emit_push.cli.serving import bind
 
     app = emit_push_app(base_url) if kind == "emit-push" else baseline_app(base_url)
     sock = bind("127.0.0.1", 0)

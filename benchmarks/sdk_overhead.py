@@ -33,7 +33,7 @@ PAYLOAD = {"inputUrl": "s3://bucket/in.mov", "outputKey": "out/clip.mp4", "width
 
 def serve() -> None:
     """Child process: the local emit server on a free loopback port; prints its base URL."""
-    from emit_push.cli import base_url, bind, uvicorn_server
+    from emit_push.cli.serving import base_url, bind, uvicorn_server
     from emit_push.server import EmitServer, KeySpec, ServerConfig
 
     sock = bind("127.0.0.1", 0)

@@ -25,7 +25,6 @@ import typing
 from ._version import __version__
 
 if typing.TYPE_CHECKING:  # what type checkers and IDEs read; at run time, __getattr__ below
-    from ._app import EmitPush, default_app, on_job
     from ._client import AsyncEmitClient, EmitClient
     from ._exceptions import (
         APIConnectionError,
@@ -35,19 +34,37 @@ if typing.TYPE_CHECKING:  # what type checkers and IDEs read; at run time, __get
         BadRequestError,
         ConfigurationError,
         ConflictError,
+        DeadlineExceeded,
         EmitError,
         InvalidInputError,
         JobKilledError,
         NotFoundError,
         PermissionDeniedError,
         RateLimitError,
+        RealtimeError,
         ServerError,
         UnexpectedResponseError,
     )
-    from ._handler_job import DeadlineExceeded, Job, SyncJob
-    from ._job import AsyncClaimedJob, ClaimedJob
-    from ._logger import JobLogger, LoggerOptions
-    from ._models import (
+    from ._framework.app import EmitPush, default_app, on_job
+    from ._framework.job import Job, SyncJob
+    from ._framework.push import PushResult
+    from ._logs.logger import JobLogger, LoggerOptions
+    from ._realtime.events import (
+        CompletedEvent,
+        Connected,
+        DeadEvent,
+        InitEvent,
+        KilledEvent,
+        LogRange,
+        LogsEvent,
+        ProgressEvent,
+        RealtimeClose,
+        RealtimeEvent,
+        RetriedEvent,
+    )
+    from ._realtime.streams import AsyncRealtimeConnection, RealtimeConnection
+    from ._sdk.claimed import AsyncClaimedJob, ClaimedJob
+    from ._wire.models import (
         JobDescriptor,
         JobDetails,
         JobEvent,
@@ -61,22 +78,6 @@ if typing.TYPE_CHECKING:  # what type checkers and IDEs read; at run time, __get
         Progress,
         SubProgress,
     )
-    from ._push import PushResult
-    from ._realtime import AsyncRealtimeConnection, RealtimeConnection
-    from ._realtime_models import (
-        CompletedEvent,
-        Connected,
-        DeadEvent,
-        InitEvent,
-        KilledEvent,
-        LogRange,
-        LogsEvent,
-        ProgressEvent,
-        RealtimeClose,
-        RealtimeEvent,
-        RetriedEvent,
-    )
-    from ._realtime_protocol import RealtimeError
 
 __all__ = [
     "APIConnectionError",
@@ -139,28 +140,28 @@ __all__ = [
 # The module of each public name, the same as the imports above (tests/test_exports.py
 # checks that every name of __all__ resolves through it).
 _MODULES = {
-    "._app": ("EmitPush", "default_app", "on_job"),
+    "._framework.app": ("EmitPush", "default_app", "on_job"),
     "._client": ("AsyncEmitClient", "EmitClient"),
     "._exceptions": (
         "APIConnectionError", "APIError", "APITimeoutError", "AuthenticationError",
-        "BadRequestError", "ConfigurationError", "ConflictError", "EmitError",
-        "InvalidInputError", "JobKilledError", "NotFoundError", "PermissionDeniedError",
-        "RateLimitError", "ServerError", "UnexpectedResponseError",
+        "BadRequestError", "ConfigurationError", "ConflictError", "DeadlineExceeded",
+        "EmitError", "InvalidInputError", "JobKilledError", "NotFoundError",
+        "PermissionDeniedError", "RateLimitError", "RealtimeError", "ServerError",
+        "UnexpectedResponseError",
     ),
-    "._handler_job": ("DeadlineExceeded", "Job", "SyncJob"),
-    "._job": ("AsyncClaimedJob", "ClaimedJob"),
-    "._logger": ("JobLogger", "LoggerOptions"),
-    "._models": (
+    "._framework.job": ("Job", "SyncJob"),
+    "._sdk.claimed": ("AsyncClaimedJob", "ClaimedJob"),
+    "._logs.logger": ("JobLogger", "LoggerOptions"),
+    "._wire.models": (
         "JobDescriptor", "JobDetails", "JobEvent", "JobProgress", "JobRef", "JobSpec",
         "JobState", "LogEntry", "LogPage", "LogsAccepted", "Progress", "SubProgress",
     ),
-    "._push": ("PushResult",),
-    "._realtime": ("AsyncRealtimeConnection", "RealtimeConnection"),
-    "._realtime_models": (
+    "._framework.push": ("PushResult",),
+    "._realtime.streams": ("AsyncRealtimeConnection", "RealtimeConnection"),
+    "._realtime.events": (
         "CompletedEvent", "Connected", "DeadEvent", "InitEvent", "KilledEvent", "LogRange",
         "LogsEvent", "ProgressEvent", "RealtimeClose", "RealtimeEvent", "RetriedEvent",
     ),
-    "._realtime_protocol": ("RealtimeError",),
 }  # fmt: skip
 _SOURCE = {name: module for module, names in _MODULES.items() for name in names}
 

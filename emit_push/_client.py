@@ -1,56 +1,32 @@
-"""``EmitClient`` and ``AsyncEmitClient``: a space, a key, and ``client.jobs``.
+"""``EmitClient`` and ``AsyncEmitClient``: the SDK's clients, composed.
 
-Construction reads and checks the settings (``ConfigurationError`` at once, not at the
-first call) and sets up the HTTP client; everything else is in ``_jobs`` (the methods),
-``_endpoints`` (the requests) and ``_transport`` (sending, retries).
+``client.jobs`` and ``client.send`` are the SDK's (``_sdk.client``), ``client.realtime``
+follows jobs live (``_realtime``), and ``client.workers`` runs job functions the
+TypeScript SDK's way, on the framework (``_framework.workers``). So the public clients
+stand above the framework: ``EmitPush`` makes the SDK's ``AsyncClient`` underneath, and
+``client.workers.create_push_handler`` returns an ``EmitPush``. Each part is made on
+first use (a cold start that never follows a stream loads no WebSocket code).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 
-import httpx
-
-from ._config import ApiKey, ApiKeyHeader, ClientConfig, load_config
-from ._exceptions import ConfigurationError
-from ._jobs import AsyncJobs, Jobs
-from ._transport import AsyncDriver, SyncDriver
-from ._workers import AsyncWorkers, Workers
+from ._sdk.client import AsyncClient, Client
 
 if TYPE_CHECKING:
-    from ._realtime import AsyncRealtime, Realtime
+    from ._framework.workers import AsyncWorkers, Workers
+    from ._realtime.streams import AsyncRealtime, Realtime
 
 __all__ = ["AsyncEmitClient", "EmitClient"]
 
-DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
-
-def _check_http(
-    name: str, http_client: object, transport: object, kind: type, transport_kind: type
-) -> None:
-    if http_client is not None and transport is not None:
-        raise ConfigurationError(f"{name}: pass http_client= or transport=, not both")
-    if http_client is not None and not isinstance(http_client, kind):
-        raise ConfigurationError(f"{name}: http_client must be an httpx.{kind.__name__}")
-    if transport is not None and not isinstance(transport, transport_kind):
-        raise ConfigurationError(f"{name}: transport must be an httpx.{transport_kind.__name__}")
-
-
-def _repr(name: str, config: ClientConfig) -> str:
-    return f"{name}(space_id={config.space_id!r}, base_url={config.base_url!r})"
-
-
-class EmitClient:
+class EmitClient(Client):
     """The emit.run API for sync code, scoped to one space.
 
     Every setting defaults from the environment (``EMIT_SPACE_ID``, ``EMIT_API_KEY``,
-    ``EMIT_BASE_URL``). ``api_key`` may be a function returning the current key, called
-    before every request, retries included (for rotation; what it raises propagates as
-    is). ``api_key_header="authorization"`` sends ``Authorization: Bearer <key>``.
-    ``http_client`` (kept open on close) or ``transport`` replace the HTTP client the
-    client makes. Use it as a context manager, or call ``close()``.
+    ``EMIT_BASE_URL``); see ``Client`` for each argument.
 
         with EmitClient() as client:
             ref = client.jobs.create({"name": "send-email", "payload": {"to": "a@b.c"}})
@@ -58,139 +34,44 @@ class EmitClient:
                 with job:
                     job.ack()
                     job.complete({"sent": True})
-
-    Requests that fail with 429, 5xx, a timeout or a dropped connection are retried up to
-    ``max_retries`` times with exponential backoff; see ``_retry`` for what is safe to retry.
     """
-
-    def __init__(
-        self,
-        *,
-        space_id: str | None = None,
-        api_key: ApiKey | None = None,
-        base_url: str | None = None,
-        api_key_header: ApiKeyHeader = "x-api-key",
-        headers: Mapping[str, str] | None = None,
-        timeout: float | httpx.Timeout | None = None,
-        max_retries: int = 2,
-        http_client: httpx.Client | None = None,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self._config = load_config(
-            client="EmitClient", space_id=space_id, api_key=api_key, base_url=base_url,
-            api_key_header=api_key_header, headers=headers, timeout=timeout,
-            max_retries=max_retries, allow_async_key=False,
-        )  # fmt: skip
-        _check_http("EmitClient", http_client, transport, httpx.Client, httpx.BaseTransport)
-        http = http_client or httpx.Client(
-            transport=transport, timeout=self._config.timeout or DEFAULT_TIMEOUT
-        )
-        self._driver = SyncDriver(self._config, http, owns_http=http_client is None)
-        self.jobs = Jobs(self._driver)
-        """Create, read and work jobs."""
-        self.workers = Workers(self)
-        """Run job functions: push handlers and polling."""
 
     @functools.cached_property
     def realtime(self) -> Realtime:
         """Follow a job or the whole space live (WebSocket streams)."""
-        from ._realtime import Realtime
+        from ._realtime.streams import Realtime
 
-        return Realtime(self._config)
+        return Realtime(self.config)
 
-    @property
-    def space_id(self) -> str:
-        """The space every call is scoped to."""
-        return self._config.space_id
+    @functools.cached_property
+    def workers(self) -> Workers:
+        """Run job functions: push handlers and polling."""
+        from ._framework.workers import Workers
 
-    @property
-    def base_url(self) -> str:
-        """The API's base URL, e.g. ``https://emit.run/api/v1``."""
-        return self._config.base_url
-
-    def close(self) -> None:
-        """Close the HTTP client (unless it was passed in as ``http_client``)."""
-        self._driver.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return _repr(type(self).__name__, self._config)
+        return Workers(self)
 
 
-class AsyncEmitClient:
+class AsyncEmitClient(AsyncClient):
     """The emit.run API for async code, scoped to one space; see ``EmitClient``.
 
-    ``api_key`` may also be an async function.
-
-        async with AsyncEmitClient() as client:
-            for job in await client.jobs.poll(types="send-email"):
-                async with job:
-                    await job.ack()
-                    job.log.info("sending")
-                    await job.complete({"sent": True})
+    async with AsyncEmitClient() as client:
+        for job in await client.jobs.poll(types="send-email"):
+            async with job:
+                await job.ack()
+                job.log.info("sending")
+                await job.complete({"sent": True})
     """
-
-    def __init__(
-        self,
-        *,
-        space_id: str | None = None,
-        api_key: ApiKey | None = None,
-        base_url: str | None = None,
-        api_key_header: ApiKeyHeader = "x-api-key",
-        headers: Mapping[str, str] | None = None,
-        timeout: float | httpx.Timeout | None = None,
-        max_retries: int = 2,
-        http_client: httpx.AsyncClient | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self._config = load_config(
-            client="AsyncEmitClient", space_id=space_id, api_key=api_key, base_url=base_url,
-            api_key_header=api_key_header, headers=headers, timeout=timeout,
-            max_retries=max_retries, allow_async_key=True,
-        )  # fmt: skip
-        _check_http(
-            "AsyncEmitClient", http_client, transport, httpx.AsyncClient, httpx.AsyncBaseTransport
-        )
-        http = http_client or httpx.AsyncClient(
-            transport=transport, timeout=self._config.timeout or DEFAULT_TIMEOUT
-        )
-        self._driver = AsyncDriver(self._config, http, owns_http=http_client is None)
-        self.jobs = AsyncJobs(self._driver)
-        """Create, read and work jobs."""
-        self.workers = AsyncWorkers(self)
-        """Run job functions: push handlers and polling."""
 
     @functools.cached_property
     def realtime(self) -> AsyncRealtime:
         """Follow a job or the whole space live (WebSocket streams)."""
-        from ._realtime import AsyncRealtime
+        from ._realtime.streams import AsyncRealtime
 
-        return AsyncRealtime(self._config)
+        return AsyncRealtime(self.config)
 
-    @property
-    def space_id(self) -> str:
-        """The space every call is scoped to."""
-        return self._config.space_id
+    @functools.cached_property
+    def workers(self) -> AsyncWorkers:
+        """Run job functions: push handlers and polling."""
+        from ._framework.workers import AsyncWorkers
 
-    @property
-    def base_url(self) -> str:
-        """The API's base URL, e.g. ``https://emit.run/api/v1``."""
-        return self._config.base_url
-
-    async def aclose(self) -> None:
-        """Close the HTTP client (unless it was passed in as ``http_client``)."""
-        await self._driver.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    def __repr__(self) -> str:
-        return _repr(type(self).__name__, self._config)
+        return AsyncWorkers(self)

@@ -16,6 +16,8 @@ EmitError
     ├── RateLimitError            429                                         retryable
     ├── ServerError               5xx                                         retryable
     └── UnexpectedResponseError   a 2xx answer whose body the SDK cannot read
+├── RealtimeError                 a realtime stream refused or lost           (``retryable``)
+└── DeadlineExceeded              a job call after the run's deadline (the job was failed)
 ```
 
 API errors carry ``status``, ``code``, ``message`` and ``request_id`` (when the service
@@ -46,16 +48,19 @@ __all__ = [
     "BadRequestError",
     "ConfigurationError",
     "ConflictError",
+    "DeadlineExceeded",
     "EmitError",
     "InvalidInputError",
     "JobKilledError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RealtimeError",
     "ServerError",
     "UnexpectedResponseError",
     "error_from_response",
     "error_from_transport",
+    "error_message",
 ]
 
 
@@ -294,3 +299,62 @@ def _read_body(response: httpx.Response) -> tuple[Any, str | None, str | None]:
         message if isinstance(message, str) else None,
         code if isinstance(code, str) else None,
     )
+
+
+# Names for the codes a caller may want to branch on (mirroring the HTTP error codes).
+CLOSE_CODES = {
+    1008: "policy_violation",
+    4400: "invalid_request",
+    4401: "unauthorized",
+    4403: "forbidden",
+    4404: "job_not_found",
+    4429: "rate_limited",
+}
+TRANSIENT_CLOSE_CODES = frozenset({4408, 4429})  # timeout, rate limit: as HTTP 408 and 429
+
+
+class RealtimeError(EmitError):
+    """A realtime stream was refused, or lost its connection.
+
+    ``close_code`` is the WebSocket close code (4401 bad token, 4403 missing scope or
+    other space, 4404 unknown job, 1006 connection lost, 1012 server restart...), or None
+    when no socket opened (connection refused, or ``status``, the HTTP status of a
+    refused handshake). ``retryable`` says whether another attempt may succeed;
+    ``reconnect_in`` is the delay before the next one, or None when the stream ends.
+    The message never holds the token.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        close_code: int | None = None,
+        reason: str = "",
+        status: int | None = None,
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.close_code = close_code
+        self.reason = reason
+        self.status = status
+        self.code = CLOSE_CODES.get(close_code) if close_code is not None else None
+        self.retryable = retryable
+        self.reconnect_in: float | None = None
+        """Seconds before the next connection attempt; None when there is none."""
+
+    def __str__(self) -> str:
+        if self.reconnect_in is None:
+            return self.message
+        return f"{self.message}; reconnecting in {self.reconnect_in:.2f} s"
+
+
+class DeadlineExceeded(EmitError):
+    """Raised at a job call made after the run's deadline passed (and the job was failed)."""
+
+
+def error_message(error: str | BaseException) -> str:
+    """What ``fail`` sends for ``error``: the text, or ``Type: text`` for an exception."""
+    if isinstance(error, BaseException):
+        text = str(error)
+        return f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return str(error)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -15,10 +14,8 @@ import httpx
 import pytest
 import uvicorn
 
-from emit_push.cli import bind
+from emit_push.cli.serving import bind
 from emit_push.server import API_PREFIX, EmitServer, KeySpec, ServerConfig
-from tests.cli_helpers import write_app
-from tests.processes import Process
 
 SPACE = "01JTESTSPACE00000000000000"
 OTHER_SPACE = "01JOTHERSPACE0000000000000"
@@ -170,38 +167,3 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     server = LiveServer(make_config(db_path=str(tmp_path / "emit.sqlite3")))
     yield server
     server.stop()
-
-
-@pytest.fixture
-def processes() -> Iterator[list[Process]]:
-    started: list[Process] = []
-    yield started
-    for process in started:
-        process.close()
-
-
-# -- the emit-push client tools (tests/test_cli_*.py) -------------------------------
-
-
-@pytest.fixture
-def env(live_server: LiveServer) -> dict[str, str]:
-    """The settings of the emit-push client tools, for ``live_server``."""
-    return {
-        **os.environ,
-        "EMIT_BASE_URL": live_server.base_url,
-        "EMIT_SPACE_ID": SPACE,
-        "EMIT_API_KEY": ADMIN_KEY,
-        "COLUMNS": "200",
-    }
-
-
-@pytest.fixture
-def worker(tmp_path: Path, env: dict[str, str], processes: list[Process]) -> Process:
-    """``emit-push worker`` on a greeter app, polling ``live_server``."""
-    app = write_app(tmp_path, 1)
-    process = Process(
-        "worker", str(app), "--poll-interval", "0.05", env={**env, "EMIT_API_KEY": WORKER_KEY}
-    )
-    processes.append(process)
-    process.wait_for("emit-push worker: greet")
-    return process

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emit_push import ConfigurationError, EmitPush
-from emit_push._settings import _base_url, _plain_url
+from emit_push._sdk.settings import _base_url, _plain_url
 
 LAMBDA_EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "aws_lambda"
 ENV = {
@@ -32,20 +32,22 @@ ENV = {
 # Needed by the first push, not by the import: each would cost a cold start.
 DEFERRED = [
     "emit_push._client",
-    "emit_push._config",
-    "emit_push._delivery",
-    "emit_push._endpoints",
-    "emit_push._execution",
-    "emit_push._jobs",
-    "emit_push._logbatch",
-    "emit_push._logger",
-    "emit_push._models",
-    "emit_push._polling",
-    "emit_push._push",
-    "emit_push._retry",
-    "emit_push._shipping",
-    "emit_push._transport",
-    "emit_push._workers",
+    "emit_push._sdk.client",
+    "emit_push._framework.decisions",
+    "emit_push._sdk.config",
+    "emit_push._logs.delivery",
+    "emit_push._wire.endpoints",
+    "emit_push._framework.execution",
+    "emit_push._sdk.jobs",
+    "emit_push._logs.batch",
+    "emit_push._logs.logger",
+    "emit_push._wire.models",
+    "emit_push._framework.polling",
+    "emit_push._framework.push",
+    "emit_push._wire.retry",
+    "emit_push._logs.shipping",
+    "emit_push._sdk.transport",
+    "emit_push._framework.workers",
     "httpx",
     "httpcore",
 ]
@@ -149,11 +151,16 @@ asyncio.run(main())
 server.shutdown()
 """
     loaded = loaded_by(code)
-    assert {"emit_push._client", "emit_push._push", "emit_push._endpoints", "httpx"} <= loaded
+    assert {
+        "emit_push._sdk.client",
+        "emit_push._framework.push",
+        "emit_push._wire.endpoints",
+        "httpx",
+    } <= loaded
 
 
 def test_checking_the_settings_needs_no_httpx_for_a_plain_base_url() -> None:
-    code = 'from emit_push import EmitPush\nEmitPush(space_id="s", api_key="k").prepare()'
+    code = 'from emit_push import EmitPush\nEmitPush(space_id="s", api_key="k").runner.prepare()'
     loaded = loaded_by(code, EMIT_BASE_URL="http://127.0.0.1:8000/api/v1")
     assert heavy(loaded, ["httpx"]) == []
 
@@ -241,4 +248,4 @@ def test_a_url_taken_without_httpx_is_one_httpx_takes_the_same(prefix: str, rest
 def test_the_app_still_refuses_a_bad_base_url_at_prepare() -> None:
     app = EmitPush(space_id="s", api_key="k", base_url="https://emit.run:port/api")
     with pytest.raises(ConfigurationError, match="base_url"):
-        app.prepare()
+        app.runner.prepare()

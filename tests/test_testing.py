@@ -203,10 +203,10 @@ async def test_the_apps_middleware_runs_and_the_app_is_left_as_it_was() -> None:
         runs.append(job.name)
         return await call_next()
 
-    before = (dict(app.handlers), list(app._middleware), app._client)
+    before = (dict(app.handlers), list(app.runner.middleware), app.runner.given_client)
     await run_handler(app, "resize", PAYLOAD, deadline_margin=0.5)
     assert runs == ["resize"]
-    assert (dict(app.handlers), list(app._middleware), app._client) == before
+    assert (dict(app.handlers), list(app.runner.middleware), app.runner.given_client) == before
 
 
 async def test_the_handler_reads_its_job_back() -> None:
@@ -410,7 +410,7 @@ async def test_push_runs_the_job_through_the_apps_push_path(
         "created", "delivered", "running", "progress", "checkpoint", "event", "completed",
     ]  # fmt: skip
     assert [(e.level, e.message) for e in outcome.logs] == [("info", "starting"), ("warn", "done")]
-    assert app._client is None  # the app itself was not changed
+    assert app.runner.given_client is None  # the app itself was not changed
 
 
 async def test_push_ignores_and_skips_as_in_production(emit_local: LocalEmit) -> None:

@@ -19,10 +19,25 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 if TYPE_CHECKING:
-    from .._app import EmitPush
-    from .._push import PushResult
+    from collections.abc import Mapping
 
-__all__ = ["LambdaContext", "asgi_app", "remaining_time"]
+    from .._framework.push import PushResult
+    from .._framework.runner import Runner
+
+__all__ = ["LambdaContext", "PushApp", "asgi_app", "remaining_time"]
+
+
+class PushApp(Protocol):
+    """What is used of an ``EmitPush`` (named so, not imported: ``EmitPush.asgi()`` builds
+    on this module, and the arrow between the two points one way)."""
+
+    runner: Runner
+
+    async def handle_push(
+        self, body: bytes, headers: Mapping[str, str], *, deadline: float | None = None
+    ) -> PushResult: ...
+
+    async def aclose(self, grace_period: float = 30.0) -> None: ...
 
 
 class LambdaContext(Protocol):
@@ -39,7 +54,7 @@ def remaining_time(context: LambdaContext | None) -> float | None:
 
 
 def asgi_app(
-    app: EmitPush,
+    app: PushApp,
     *,
     background: bool = False,
     any_path: bool = False,
@@ -54,10 +69,10 @@ def asgi_app(
     ``any_path=True`` takes pushes POSTed to any path (a function is its own endpoint,
     whatever route or stage API Gateway puts in front of it).
     """
-    app.serving()
+    app.runner.serving()
 
     async def push(request: Request) -> Response:
-        from .._push import Push  # with the first push, not at a cold start
+        from .._framework.push import Push  # with the first push, not at a cold start
 
         # The platform's time counts from the push's arrival.
         remaining = remaining_time(request.scope.get("aws.context"))
@@ -65,10 +80,10 @@ def asgi_app(
         body = await _body(request, app)
         if not background:
             return _answer(await app.handle_push(body, request.headers, deadline=deadline))
-        checked = app.check(body, request.headers)
+        checked = app.runner.check(body, request.headers)
         if not isinstance(checked, Push):
             return _answer(checked)
-        return _answer(app.start_push(checked, deadline=deadline))
+        return _answer(app.runner.start(checked, deadline=deadline))
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -88,9 +103,9 @@ def asgi_app(
     )
 
 
-async def _body(request: Request, app: EmitPush) -> bytes:
+async def _body(request: Request, app: PushApp) -> bytes:
     """The body, read no further than one byte past the push size limit."""
-    limit = app._max_push_bytes
+    limit = app.runner.max_push_bytes
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():

@@ -19,7 +19,7 @@ from typing import Any
 
 from mangum import Mangum
 
-from .._app import EmitPush, default_app
+from .._framework.app import EmitPush, default_app
 from .asgi import LambdaContext, asgi_app
 
 __all__ = ["LambdaContext", "lambda_handler"]
@@ -34,7 +34,7 @@ def lambda_handler(app: EmitPush | None = None) -> LambdaHandler:
     or ``EMIT_API_KEY`` fails the cold start with a clear ``ConfigurationError``.
     """
     app = app or default_app()
-    app.prepare()
+    app.runner.prepare()
     loop: asyncio.AbstractEventLoop | None = None
     try:
         asyncio.get_running_loop()  # made in async code (a test): Mangum takes that loop

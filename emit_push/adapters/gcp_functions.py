@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Protocol, TypeVar
 
-from .._app import EmitPush, default_app
+from .._framework.app import EmitPush, default_app
 
 __all__ = ["HttpRequest", "http_function"]
 
@@ -44,7 +44,7 @@ HttpFunction = Callable[[HttpRequest], tuple[bytes, int, dict[str, str]]]
 def http_function(app: EmitPush | None = None) -> HttpFunction:
     """An HTTP function serving ``app`` (default: the app of the module-level ``on_job``)."""
     app = app or default_app()
-    app.serving()
+    app.runner.serving()
     loop = _LoopThread()  # started at the first request: the server may fork after import
     timeout = os.environ.get("FUNCTION_TIMEOUT_SEC")
     limit = float(timeout) if timeout and timeout.isdigit() else None
@@ -52,7 +52,7 @@ def http_function(app: EmitPush | None = None) -> HttpFunction:
     def function(request: HttpRequest) -> tuple[bytes, int, dict[str, str]]:
         deadline = None if limit is None else time.monotonic() + limit
         # No more than it takes to refuse it, whether its length is declared or chunked.
-        body = _read_at_most(request.stream, app._max_push_bytes + 1)
+        body = _read_at_most(request.stream, app.runner.max_push_bytes + 1)
         headers = dict(request.headers.items())
         result = loop.run(app.handle_push(body, headers, deadline=deadline))
         status, answer_headers, content = result.http()

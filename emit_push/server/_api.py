@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -21,6 +21,7 @@ from ._auth import Principal, key_from_headers
 from ._errors import ApiError, bad_request
 from ._http import gunzip, host, int_param, parse_json, read_body, too_large
 from ._queries import load_job
+from ._realtime import RealtimeEndpoints
 from ._records import LogLine, NewJob, PushSettings
 from ._schemas import (
     LEVELS,
@@ -34,10 +35,8 @@ from ._schemas import (
     timestamp,
     validate,
 )
+from ._services import Services
 from ._wire import STATUSES, descriptor, dumps, render, worker_reply
-
-if TYPE_CHECKING:
-    from ._app import EmitServer
 
 __all__ = ["Api"]
 
@@ -58,13 +57,14 @@ _ACTIONS: dict[str, tuple[str, str]] = {
 
 
 class Api:
-    def __init__(self, server: EmitServer) -> None:
+    def __init__(self, server: Services, realtime: RealtimeEndpoints) -> None:
         self._s = server
+        self._realtime = realtime
         self._prefix = ""
 
     def routes(self, prefix: str) -> list[BaseRoute]:
         """The API's routes under ``prefix`` (flat, not a Mount: one router level less)."""
-        rt = self._s.realtime
+        rt = self._realtime
         actions: dict[str, dict[str, Handler]] = {
             action: {"POST": functools.partial(self.job_action, action=action)}
             for action in _ACTIONS

@@ -20,9 +20,10 @@ from ._config import ServerConfig
 from ._engine import Engine
 from ._errors import ApiError
 from ._http import host
+from ._hub import Hub
 from ._openapi import openapi_document
 from ._queries import Reader
-from ._realtime import Hub, RealtimeEndpoints
+from ._realtime import RealtimeEndpoints
 from ._scheduler import Scheduler
 from ._store import Store
 from ._wire import Event
@@ -51,7 +52,7 @@ class EmitServer:
                 Route("/", self._index, methods=["GET"]),
                 Route("/health", self._health, methods=["GET"]),
                 Route(f"{API_PREFIX}/openapi.json", self._openapi, methods=["GET"]),
-                *Api(self).routes(API_PREFIX),
+                *Api(self, self.realtime).routes(API_PREFIX),
             ],
             exception_handlers={
                 ApiError: _api_error,
@@ -64,7 +65,7 @@ class EmitServer:
         self._running = 0
         self._openapi_cache: dict[str, Any] | None = None
 
-    # These exist once the server has started.
+    # These exist once the server has started; the endpoints read them (``_services``).
     store: Store
     engine: Engine
     reader: Reader

@@ -1,11 +1,11 @@
 """The job lifecycle: every state change, made atomically, with its events and side effects.
 
 Each public method is one SQLite transaction. Inside it the job row changes, its history
-events are written, and a push or callback is put in the outbox; only after the commit are
-the events published to the realtime streams and the scheduler told of new due times. The
-timer of a job lives in its row (``due_at``), and what the timer means follows from the
-status: ``scheduled`` → release, ``delivered`` → delivery timeout, ``running`` → execution
-timeout.
+events are written, and a push or callback is put in the outbox (``_outbox``); only after
+the commit are the events published to the realtime streams and the scheduler told of new
+due times. The timer of a job lives in its row (``due_at``), and what the timer means
+follows from the status: ``scheduled`` → release, ``delivered`` → delivery timeout,
+``running`` → execution timeout.
 
 Poll and claim hand a delivery to the caller, so their answer is rendered inside the
 transaction (``reply``): an answer that cannot be rendered rolls the delivery back instead
@@ -20,6 +20,7 @@ from typing import Any, Protocol, TypeVar
 
 from ._errors import conflict
 from ._ids import format_ts, new_ulid
+from ._outbox import Outbox
 from ._queries import load_job
 from ._records import LogLine, NewJob, PushSettings
 from ._store import Store
@@ -57,7 +58,16 @@ class Engine:
         self._store = store
         self._sink = sink
         self._now = now_ms
-        self.push: dict[str, PushSettings] = {}
+        self.outbox = Outbox(self.db, sink.due)
+
+    @property
+    def push(self) -> dict[str, PushSettings]:
+        """Each space's push settings: the outbox's, which decide what it pushes."""
+        return self.outbox.push
+
+    @push.setter
+    def push(self, settings: dict[str, PushSettings]) -> None:
+        self.outbox.push = settings
 
     # -- transactions ------------------------------------------------------------
 
@@ -171,7 +181,7 @@ class Engine:
                     self._event(events, job, "scheduled", {"scheduledFor": at}, now)
                     self._sink.due(spec.scheduled_for)
                 else:
-                    self._enqueue_push(job, now)
+                    self.outbox.push_pending(job, now)
                 jobs.append(job)
         return jobs
 
@@ -274,7 +284,7 @@ class Engine:
             delivered_at=None, started_at=None, due_at=None,
         )  # fmt: skip
         self._event(events, job, "retried", {"error": error, "attemptNumber": attempt}, now)
-        self._enqueue_push(job, now)
+        self.outbox.push_pending(job, now)
 
     def _finish(self, events: list[Event], job: Job, status: str, result: Any, now: int) -> None:
         self._save(job, now, **_finish(result, now, status))
@@ -282,20 +292,8 @@ class Engine:
 
     def _finished(self, events: list[Event], job: Job, result: Any, now: int) -> None:
         """The terminal event, and the callback when the job has a URL."""
-        status = job["status"]
-        self._event(events, job, status, result, now)
-        if job["callback_url"]:
-            body = {
-                "jobId": job["id"],
-                "spaceId": job["space_id"],
-                "name": job["name"],
-                "status": status,
-                "attemptNumber": job["attempt_number"],
-                "result": result,
-                "timestamp": format_ts(now),
-            }
-            headers = job["callback_headers"] or "{}"
-            self._outbox(job, "callback", now, dumps(body), job["callback_url"], headers)
+        self._event(events, job, job["status"], result, now)
+        self.outbox.callback(job, result, now)
 
     def append_logs(self, job_id: str, space_id: str, lines: Sequence[LogLine]) -> tuple[int, int]:
         """Store log lines in any status; returns the first and last sequence numbers."""
@@ -319,7 +317,7 @@ class Engine:
             )  # fmt: skip
         return first, last
 
-    # -- timers and outbox -------------------------------------------------------
+    # -- timers, pushes and callbacks --------------------------------------------
 
     def next_due(self) -> int | None:
         row = self.db.execute("SELECT MIN(due_at) FROM jobs WHERE due_at IS NOT NULL").fetchone()
@@ -350,7 +348,7 @@ class Engine:
             return
         self._save(job, now, status="pending", delivered_at=None, due_at=None)
         self._event(events, job, "pending", {"reason": reason}, now)
-        self._enqueue_push(job, now)
+        self.outbox.push_pending(job, now)
 
     def repush_pending(self, space_id: str) -> int:
         """Push the space's pending jobs again, oldest first; returns how many.
@@ -359,36 +357,7 @@ class Engine:
         """
         now = self._now()
         with self._tx():
-            rows = self.db.execute(
-                "SELECT * FROM jobs WHERE space_id = ? AND status = 'pending' ORDER BY id",
-                (space_id,),
-            ).fetchall()
-            return sum(self._enqueue_push(dict(row), now) for row in rows)
-
-    def _enqueue_push(self, job: Job, now: int) -> bool:
-        settings = self.push.get(job["space_id"])
-        if settings is None or not settings.wants(job["name"]):
-            return False
-        body = {
-            "type": "job.pending",
-            "jobId": job["id"],
-            "spaceId": job["space_id"],
-            "name": job["name"],
-            "attemptNumber": job["attempt_number"],
-            "timestamp": format_ts(now),
-        }
-        self._outbox(job, "push", now, dumps(body), None, None)
-        return True
-
-    def _outbox(
-        self, job: Job, kind: str, now: int, body: str, url: str | None, headers: str | None
-    ) -> None:
-        self.db.execute(
-            "INSERT INTO outbox (kind, job_id, space_id, due_at, url, headers, body)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (kind, job["id"], job["space_id"], now, url, headers, body),
-        )
-        self._sink.due(now)
+            return self.outbox.repush(space_id, now)
 
     def record_delivery(
         self,
@@ -401,23 +370,13 @@ class Engine:
         """Note the outcome of a push or callback attempt; reschedule it or drop it."""
         now = self._now()
         with self._tx() as events:
-            if retry_at is None:
-                self.db.execute("DELETE FROM outbox WHERE id = ?", (outbox_id,))
-            else:
-                self.db.execute(
-                    "UPDATE outbox SET due_at = ?, attempt = attempt + 1 WHERE id = ?",
-                    (retry_at, outbox_id),
-                )
-                self._sink.due(retry_at)
+            self.outbox.settle(outbox_id, retry_at)
             row = self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is not None and kind is not None:  # history only: §8 does not list them
                 self._event(events, dict(row), kind, data, now, stream=False)
 
     def set_push(self, space_id: str, settings: PushSettings) -> None:
-        names = None if settings.job_names is None else dumps(sorted(settings.job_names))
+        """Store a space's push settings; pushes follow them from now on."""
         with self._store.write():
-            self.db.execute(
-                "UPDATE spaces SET push_url = ?, push_headers = ?, push_job_names = ? WHERE id = ?",
-                (settings.url, dumps(settings.headers or {}), names, space_id),
-            )
+            self.outbox.save_push(space_id, settings)
         self.push[space_id] = settings

@@ -1,4 +1,4 @@
-"""Realtime: an in-memory hub and the job and space WebSocket streams (contract §8).
+"""Realtime: the job and space WebSocket streams (contract §8), fed by the hub (``_hub``).
 
 Events are published after their transaction commits, in commit order. The space stream
 numbers them with a per-space ``seq`` that lives as long as this server instance
@@ -17,80 +17,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable
+from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ._auth import Principal, key_from_headers
 from ._errors import ApiError
 from ._http import DIGITS
-from ._ids import format_ts, new_ulid
+from ._hub import CLOSED, Subscriber
+from ._ids import format_ts
 from ._queries import load_job
+from ._services import Services
 from ._wire import TERMINAL, Event, dumps, job_document, loads
 
-if TYPE_CHECKING:
-    from ._app import EmitServer
+__all__ = ["RealtimeEndpoints"]
 
-__all__ = ["Hub", "RealtimeEndpoints"]
-
-_CLOSED = object()  # queued when a subscriber must stop: client gone or queue overflowed
 _PROGRESS_VIEW = frozenset({"progress", "completed"})
-
-
-class Subscriber:
-    def __init__(self, limit: int) -> None:
-        self.queue: asyncio.Queue[Any] = asyncio.Queue()
-        self.limit = limit
-        self.overflowed = False
-
-    def put(self, item: Any) -> None:
-        if self.overflowed:
-            return
-        if self.queue.qsize() >= self.limit:
-            self.overflowed = True
-            item = _CLOSED
-        self.queue.put_nowait(item)
-
-
-class Hub:
-    """Fans events out to the subscribers of a job and of a space."""
-
-    def __init__(self, queue_limit: int = 10_000) -> None:
-        self.instance_id = new_ulid()
-        self._seq: dict[str, int] = {}
-        self._jobs: dict[str, set[Subscriber]] = {}
-        self._spaces: dict[str, set[Subscriber]] = {}
-        self._limit = queue_limit
-
-    def seq(self, space_id: str) -> int:
-        return self._seq.get(space_id, 0)
-
-    def subscribers(self, kind: Literal["job", "space"], key: str) -> int:
-        """How many streams follow this job or space now."""
-        return len((self._jobs if kind == "job" else self._spaces).get(key, ()))
-
-    def publish(self, events: Sequence[Event]) -> None:
-        for event in events:
-            seq = self._seq[event.space_id] = self._seq.get(event.space_id, 0) + 1
-            for sub in self._jobs.get(event.job_id, ()):
-                sub.put(event)
-            for sub in self._spaces.get(event.space_id, ()):
-                sub.put((seq, event))
-
-    @contextlib.contextmanager
-    def subscribe(self, kind: Literal["job", "space"], key: str) -> Iterator[Subscriber]:
-        """Receive the events of one job, or of a whole space, while the block runs."""
-        table = self._jobs if kind == "job" else self._spaces
-        sub = Subscriber(self._limit)
-        table.setdefault(key, set()).add(sub)
-        try:
-            yield sub
-        finally:
-            subscribers = table[key]
-            subscribers.discard(sub)
-            if not subscribers:
-                del table[key]
 
 
 class _Close(Exception):
@@ -101,7 +44,7 @@ class _Close(Exception):
 class RealtimeEndpoints:
     """The two WebSocket endpoints; errors close the socket with the contract's codes."""
 
-    def __init__(self, server: EmitServer) -> None:
+    def __init__(self, server: Services) -> None:
         self._server = server
 
     def _principal(self, ws: WebSocket, required: bool) -> Principal | None:
@@ -219,7 +162,7 @@ async def _pump(ws: WebSocket, sub: Subscriber, render: Render) -> None:
     """Send what the subscriber receives until the client leaves or the job ends."""
     watcher = asyncio.create_task(_watch_disconnect(ws, sub))
     try:
-        while (item := await sub.queue.get()) is not _CLOSED:
+        while (item := await sub.queue.get()) is not CLOSED:
             message, done = render(item)
             if message is not None:
                 try:
@@ -244,7 +187,7 @@ async def _watch_disconnect(ws: WebSocket, sub: Subscriber) -> None:
             while (await ws.receive())["type"] != "websocket.disconnect":
                 pass
     finally:  # also when cancelled: the pump has stopped then, and reads nothing more
-        sub.queue.put_nowait(_CLOSED)
+        sub.queue.put_nowait(CLOSED)
 
 
 async def _close(ws: WebSocket, code: int, reason: str) -> None:

@@ -2,7 +2,7 @@
 
 A test binds an app to the local server (or to a recording job) by copying it: the copy
 shares the handlers, options, middleware and push secret, and has its own client. Every
-reach into ``EmitPush``'s private attributes is here, in one place.
+change of a copy's handlers is here, in one place.
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._app import EmitPush
 from .._client import AsyncEmitClient
-from .._execution import Middleware
-from .._handlers import Handler, JobOptions
+from .._framework.app import EmitPush
+from .._framework.execution import Middleware
+from .._framework.handlers import Handler
+from .._framework.options import DEFAULTS, resolve
 
 __all__ = ["check_options", "push_headers", "with_client", "with_options"]
 
@@ -34,17 +35,15 @@ def with_client(
 
 def check_options(options: Mapping[str, Any]) -> None:
     """TypeError unless every name is a job option (``on_job``'s, but ``payload``)."""
-    names = {field.name for field in dataclasses.fields(JobOptions)}
-    unknown = sorted(set(options) - names)
+    unknown = sorted(set(options) - set(DEFAULTS))
     if unknown:
-        raise TypeError(f"unknown job options {unknown}; the options are {sorted(names)}")
+        raise TypeError(f"unknown job options {unknown}; the options are {sorted(DEFAULTS)}")
 
 
 def with_options(bound: EmitPush, handler: Handler, options: Mapping[str, Any]) -> Handler:
     """Override job options of ``handler`` on the copy ``bound``; returns the new handler."""
-    check_options(options)
-    changed = dataclasses.replace(handler, options=handler.options.merged(**options))
-    bound._handlers[handler.name] = changed
+    changed = dataclasses.replace(handler, options=resolve(handler.options, options))
+    bound.runner.handlers[handler.name] = changed
     return changed
 
 

@@ -16,11 +16,11 @@ from typing import Any, Literal
 
 import httpx
 
-from .._app import EmitPush
 from .._client import AsyncEmitClient
 from .._exceptions import NotFoundError
-from .._models import JobDetails, LogEntry, format_timestamp
-from .._push import PushResult, PushStatus
+from .._framework.app import EmitPush
+from .._framework.push import PushResult, PushStatus
+from .._wire.models import JobDetails, LogEntry, format_timestamp
 from ..server import API_PREFIX, Clock, Credentials, EmitServer, KeySpec, ManualClock, ServerConfig
 from ._bound import push_headers, with_client
 

@@ -1,6 +1,6 @@
 """``run_handler``: one handler, one payload, a recording job, and no server.
 
-The run takes the production path from the claim on (``EmitPush.run_claimed``: ack,
+The run takes the production path from the claim on (``Runner.run_claimed``: ack,
 payload validation, keepalives, deadline, middleware, complete or fail, log flush); only
 the API is replaced, by a one-job stand-in (``_service``) that answers every call as
 emit.run would and records it.
@@ -17,12 +17,12 @@ from typing import Any, overload
 import httpx
 import pydantic_core
 
-from .._app import EmitPush
 from .._client import AsyncEmitClient
-from .._execution import Middleware
-from .._handler_job import Job
-from .._models import JobDescriptor, LogEntry
-from .._push import PushResult, PushStatus
+from .._framework.app import EmitPush
+from .._framework.execution import Middleware
+from .._framework.job import Job
+from .._framework.push import PushResult, PushStatus
+from .._wire.models import JobDescriptor, LogEntry
 from ._bound import check_options, with_client, with_options
 from ._service import API_PREFIX, KillAfter, ProgressReport, RecordedCall, Service
 
@@ -162,7 +162,7 @@ async def run_handler(
     )
     async with client:
         app = _app_for(target, name, client, functools.partial(_capture, raised), options)
-        answer = await app.run_claimed(descriptor, remaining_time=remaining_time)
+        answer = await app.runner.run_claimed(descriptor, remaining_time=remaining_time)
     return Recording(
         status=answer.status,
         job_status=service.status,
@@ -186,7 +186,7 @@ def _name_and_payload(
     if isinstance(target, EmitPush):
         if not 1 <= len(args) <= 2 or name is not None:
             raise TypeError("use run_handler(app, name, payload)")
-        if target.handler_for(args[0]) is None:
+        if target.runner.handler_for(args[0]) is None:
             raise LookupError(f"{target!r} has no handler for {args[0]!r}")
         return args[0], args[1] if len(args) > 1 else None
     if not callable(target):
@@ -206,7 +206,7 @@ def _app_for(
     """The app to run with: a copy of the user's, or one made for a bare function."""
     if isinstance(target, EmitPush):
         app = with_client(target, client, middleware=[capture])
-        handler = app.handler_for(name)
+        handler = app.runner.handler_for(name)
         if options and handler is not None:
             with_options(app, handler, options)
         return app

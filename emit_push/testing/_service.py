@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import httpx
 
-from .._models import JobDescriptor, LogEntry, format_timestamp
+from .._wire.models import JobDescriptor, LogEntry, format_timestamp
 
 __all__ = ["API_PREFIX", "KillAfter", "ProgressReport", "RecordedCall", "Service"]
 

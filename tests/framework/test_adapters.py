@@ -45,8 +45,8 @@ def test_every_event_shape_from_fresh_threads_on_one_loop_and_one_client(
         thread.join(30)
     statuses = [(a["statusCode"], json.loads(a["body"])["status"]) for a in answers]
     assert statuses == [(200, "skipped")] * len(SHAPES)  # claimed: the server knows no such job
-    assert len(app._clients) == 1  # one loop, one client, one pool
-    [loop] = list(app._clients)
+    assert len(app.runner.clients) == 1  # one loop, one client, one pool
+    [loop] = list(app.runner.clients)
     loop.run_until_complete(app.aclose())
     loop.close()
     asyncio.set_event_loop(None)  # the handler had made it this thread's loop
@@ -84,4 +84,4 @@ def test_a_cloud_function_reads_no_more_of_a_chunked_body_than_it_may_take() -> 
     request = ChunkedRequest()
     content, status, _ = http_function(app)(request)
     assert (status, json.loads(content)["code"]) == (413, "payload_too_large")
-    assert request.stream.given == app._max_push_bytes + 1
+    assert request.stream.given == app.runner.max_push_bytes + 1

@@ -22,7 +22,7 @@ from starlette.routing import Mount
 from typing_extensions import TypedDict
 
 import emit_push
-import emit_push._app
+import emit_push._framework.app
 from emit_push import EmitPush, Job, LoggerOptions, SyncJob
 from emit_push.server import EmitServer
 from tests.conftest import SPACE
@@ -356,7 +356,7 @@ async def test_logger_on_the_handler_sets_the_source_of_its_lines(
 def fresh_default_app(monkeypatch: pytest.MonkeyPatch) -> None:
     """No default app before the test, and the previous one (or none) back after it."""
     monkeypatch.delenv("EMIT_PUSH_SECRET", raising=False)
-    monkeypatch.setattr(emit_push._app, "_default", None)
+    monkeypatch.setattr(emit_push._framework.app, "_default", None)
 
 
 @pytest.mark.usefixtures("fresh_default_app")
@@ -379,7 +379,7 @@ async def test_module_level_on_job_registers_on_the_default_app(
     assert default is emit_push.default_app()  # made once
     assert isinstance(default, EmitPush)
     assert default.handlers["one-file"].func is one_file
-    assert default.handlers["manual-one-file"].options.auto_complete is False
+    assert default.handlers["manual-one-file"].options["auto_complete"] is False
     client = worker_client(emit)
     app = default.with_client(client)
     try:

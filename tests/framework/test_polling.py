@@ -23,7 +23,7 @@ from emit_push import (
     PushResult,
     SyncJob,
 )
-from emit_push._polling import Backoff
+from emit_push._framework.polling import Backoff
 from emit_push.server import EmitServer
 from tests.conftest import ADMIN_KEY, SPACE, WORKER_KEY, LiveServer
 from tests.framework.conftest import BASE, create, event_types, job, logs, worker_client

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emit_push._push import Push, PushAuth, PushResult, check_push
+from emit_push._framework.push import Push, PushAuth, PushResult, check_push
 
 AUTH = PushAuth.of("s3cret", "Authorization")
 OK = {"authorization": "Bearer s3cret"}

@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.adapters.events import Shape, build_event
-from tests.adapters.gcf import FunctionsFramework
-from tests.adapters.lambda_runtime import FunctionError, LambdaRuntime
 from tests.conftest import SPACE, WORKER_KEY, LiveServer, ServeThread, make_config
+from tests.harnesses.events import Shape, build_event
+from tests.harnesses.gcf import FunctionsFramework
+from tests.harnesses.lambda_runtime import FunctionError, LambdaRuntime
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "push-secret-for-tests"

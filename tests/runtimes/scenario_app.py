@@ -87,7 +87,7 @@ def long_sync(job: SyncJob) -> None:
 @app.on_job("slow-async", max_runtime=3)
 async def slow_async(job: Job) -> None:
     job.log.info("started")
-    await asyncio.sleep(60)
+    await asyncio.sleep(60)  # the deadline cancels this
 
 
 @app.on_job("slow-sync", max_runtime=3)

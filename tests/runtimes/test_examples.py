@@ -14,10 +14,10 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.adapters.events import function_url_event
-from tests.adapters.gcf import FunctionsFramework
-from tests.adapters.lambda_runtime import LambdaRuntime
 from tests.conftest import ADMIN_KEY, SPACE, LiveServer, ServeThread, make_config
+from tests.harnesses.events import function_url_event
+from tests.harnesses.gcf import FunctionsFramework
+from tests.harnesses.lambda_runtime import LambdaRuntime
 from tests.runtimes.conftest import AUTH, REPO, SECRET, app_env
 
 EXAMPLES = REPO / "examples"

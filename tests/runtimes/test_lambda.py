@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.adapters.events import SHAPES, Shape, build_event
 from tests.conftest import ADMIN_KEY, SPACE, LiveServer
+from tests.harnesses.events import SHAPES, Shape, build_event
 from tests.runtimes.conftest import AUTH, Lambda
 
 

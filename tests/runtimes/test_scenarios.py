@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.sync.client import connect
 
-from tests.adapters.events import SHAPES
 from tests.conftest import ADMIN_KEY, SPACE, LiveServer
+from tests.harnesses.events import SHAPES
 from tests.runtimes.conftest import Runtime
 
 

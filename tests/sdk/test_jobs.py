@@ -20,7 +20,7 @@ from emit_push import (
     JobSpec,
     LogEntry,
 )
-from emit_push._jobs import AsyncJobs, Jobs
+from emit_push._sdk.jobs import AsyncJobs, Jobs
 from tests.conftest import SPACE, WORKER_KEY
 from tests.sdk.conftest import Sdk
 

@@ -16,7 +16,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from emit_push.server import API_PREFIX, EmitServer, KeySpec
-from emit_push.server._realtime import Subscriber, _missed, _pump, _space_view
+from emit_push.server._hub import Subscriber
+from emit_push.server._realtime import _missed, _pump, _space_view
 from emit_push.server._records import NewJob
 from emit_push.server._wire import Event
 from tests.conftest import (

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from emit_push.server import EmitServer, ManualClock, ServerConfig
+from emit_push.server._hub import Subscriber
 from emit_push.server._outbound import describe_failure
-from emit_push.server._realtime import Subscriber
 from emit_push.server._records import PushSettings
 from emit_push.server._wire import Event
 from tests.conftest import ADMIN_KEY, SPACE, client_for, make_config

@@ -1,0 +1,234 @@
+"""``EmitPush``: your ``@on_job`` handlers, served from pushes (and polling) on emit.run.
+
+The app is the registry users hold: handlers, middleware, job options, settings. What a
+push endpoint does with them is its ``runner`` (``runner.Runner``): adapters translate
+requests into it, and ``handle_push(body, headers)`` is the whole of it for any other
+web framework.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, Unpack
+
+from .._exceptions import ConfigurationError
+from .auth import MAX_PUSH_BYTES, PushAuth
+from .handlers import UNSET, Handler, make_handler
+from .options import resolve
+from .runner import ANY_NAME, Runner, check_client
+
+# Only what registering handlers and serving needs is imported here. The API client,
+# the executor and the wire models (and with them httpx) come with the first push: a
+# Lambda's cold start pays for its handlers, not for the SDK (tests/test_imports.py).
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from .._sdk.client import AsyncClient
+    from .._sdk.settings import ApiKey
+    from .execution import Middleware
+    from .options import JobOptions, PollOptions
+    from .push import PushResult
+
+__all__ = ["ANY_NAME", "EmitPush", "default_app", "on_job"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class EmitPush:
+    """Your ``@on_job`` functions, served from push (and polling) on emit.run.
+
+    Settings default from the environment: ``EMIT_SPACE_ID``, ``EMIT_API_KEY``,
+    ``EMIT_BASE_URL`` and ``EMIT_PUSH_SECRET`` (comma-separated for rotation). Job options
+    given here (``JobOptions``: ``auto_ack``, ``auto_complete``, ``keepalive_interval``,
+    ``max_runtime``...) are the defaults of every handler; ``on_job`` can override each.
+
+        app = EmitPush()
+
+        @app.on_job("transcode")
+        async def transcode(job: Job[Transcode]) -> dict:
+            await job.progress(10, "Downloading source")
+            return {"outputUrl": f"s3://final/{job.payload.output_key}"}
+
+        asgi = app.asgi()              # or adapters.aws_lambda.lambda_handler(app), ...
+    """
+
+    def __init__(
+        self,
+        *,
+        space_id: str | None = None,
+        api_key: ApiKey | None = None,
+        base_url: str | None = None,
+        api_key_header: Literal["x-api-key", "authorization"] = "x-api-key",
+        push_secret: str | Sequence[str] | None = UNSET,
+        push_secret_header: str = "Authorization",
+        client: AsyncClient | None = None,
+        max_push_bytes: int = MAX_PUSH_BYTES,
+        **options: Unpack[JobOptions],
+    ) -> None:
+        if push_secret is UNSET:
+            push_secret = os.environ.get("EMIT_PUSH_SECRET") or None
+        if client is not None:
+            check_client(client)
+        self.runner = Runner(
+            options=resolve({}, options, where="EmitPush option"),
+            auth=PushAuth.of(push_secret, push_secret_header),
+            max_push_bytes=max_push_bytes,
+            client_settings={
+                "space_id": space_id,
+                "api_key": api_key,
+                "base_url": base_url,
+                "api_key_header": api_key_header,
+            },
+            client=client,
+        )
+        """What serves pushes with these handlers: adapters and workers drive it."""
+
+    def __repr__(self) -> str:
+        return f"EmitPush(handlers={sorted(self.runner.handlers)!r})"
+
+    # -- registration ---------------------------------------------------------------
+
+    def on_job(
+        self, name: str, *, payload: Any = UNSET, **options: Unpack[JobOptions]
+    ) -> Callable[[F], F]:
+        """Register the decorated ``def`` or ``async def`` as the handler of job ``name``.
+
+        The payload type comes from the annotation (``job: Job[Model]``) or ``payload=``;
+        the options override the app's. ``"*"`` takes every job no other handler names.
+        """
+        resolved = resolve(self.runner.options, options, where="on_job option")
+
+        def register(func: F) -> F:
+            if name in self.runner.handlers:
+                raise ConfigurationError(f"job {name!r} already has a handler")
+            self.runner.handlers[name] = make_handler(name, func, resolved, payload)
+            return func
+
+        return register
+
+    def middleware(self, func: Middleware) -> Middleware:
+        """Register ``async def middleware(job, call_next)`` around every run.
+
+        Middleware receives the async ``Job`` (also for ``def`` handlers) and returns what
+        ``await call_next()`` returned: the place for tracing, metrics, context.
+        """
+        self.runner.middleware.append(func)
+        return func
+
+    @property
+    def handlers(self) -> Mapping[str, Handler]:
+        """The registered handlers by job name."""
+        return dict(self.runner.handlers)
+
+    @property
+    def options(self) -> JobOptions:
+        """The app's job options: the defaults of every handler."""
+        return self.runner.options
+
+    @property
+    def push_auth(self) -> PushAuth:
+        """The push secrets this app accepts, and the header they come in."""
+        return self.runner.auth
+
+    # -- the service ----------------------------------------------------------------
+
+    def with_client(self, client: AsyncClient) -> EmitPush:
+        """A copy of this app whose API calls go through ``client`` (tests, other spaces).
+
+        The copy starts with this app's handlers, middleware, options and push secrets;
+        registering on either afterwards does not change the other.
+        """
+        check_client(client)
+        bound = object.__new__(EmitPush)
+        bound.runner = self.runner.with_client(client)
+        return bound
+
+    def client(self) -> AsyncClient:
+        """The API client for the running event loop (one connection pool per loop)."""
+        return self.runner.client()
+
+    async def aclose(self, grace_period: float = 30.0) -> None:
+        """Stop: background runs get ``grace_period`` seconds, then are stopped and failed
+        back (so they retry); then the clients this app made are closed.
+
+        Call it from your app's shutdown (e.g. FastAPI's lifespan) when you mount
+        ``app.asgi(background=True)``: mounted apps get no lifespan events of their own.
+        """
+        await self.runner.aclose(grace_period)
+
+    # -- serving --------------------------------------------------------------------
+
+    async def handle_push(
+        self,
+        body: bytes,
+        headers: Mapping[str, str],
+        *,
+        remaining_time: float | None = None,
+        deadline: float | None = None,
+    ) -> PushResult:
+        """Handle one ``job.pending`` push.
+
+        ``remaining_time`` is the seconds the platform still gives (``deadline`` the same as
+        a ``time.monotonic()`` value, when the clock started before this call). Returns how
+        it ended; ``result.http()`` is the answer to send. Raises only when a handler
+        failed and its ``stop_on_error`` asks for the error.
+
+            result = await app.handle_push(await request.body(), request.headers)
+            status, headers, body = result.http()
+        """
+        import time
+
+        from .push import PushResult
+
+        if remaining_time is not None:
+            ends = time.monotonic() + remaining_time
+            deadline = ends if deadline is None else min(deadline, ends)
+        checked = self.runner.check(body, headers)
+        if isinstance(checked, PushResult):
+            return checked
+        return await self.runner.run_push(checked, deadline=deadline)
+
+    async def run_polling(self, **options: Unpack[PollOptions]) -> None:
+        """Run the handlers as a polling worker until stopped (SIGTERM, SIGINT, ``stop``).
+
+        ``types`` defaults to the names of the handlers (every job with a ``"*"``
+        handler). ``count`` jobs run at once per round; idle polls back off with jitter up
+        to ``max_backoff``. On stop, running jobs get ``grace_period`` seconds, then are
+        stopped and failed back so they retry. ``on_done`` sees each job's result.
+
+            asyncio.run(app.run_polling(count=4))
+        """
+        from .polling import run_polling
+
+        self.runner.prepare()
+        await run_polling(self.runner, **options)
+
+    def asgi(self, *, background: bool = False, grace_period: float = 30.0) -> Starlette:
+        """A Starlette app: POST ``/`` takes pushes, GET ``/health`` answers; mount it anywhere.
+
+        ``background=True`` answers 202 as soon as a push is checked and runs the job
+        after the answer (long-lived servers only: serverless platforms freeze then).
+        """
+        from ..adapters.asgi import asgi_app
+
+        return asgi_app(self, background=background, grace_period=grace_period)
+
+
+_default: EmitPush | None = None
+_default_lock = threading.Lock()
+
+
+def default_app() -> EmitPush:
+    """The app that the module-level ``on_job`` registers on (made on first use)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = EmitPush()
+        return _default
+
+
+def on_job(name: str, **options: Any) -> Callable[[F], F]:
+    """``@on_job("name")`` on the default app, for the one-file case; see ``EmitPush.on_job``."""
+    return default_app().on_job(name, **options)

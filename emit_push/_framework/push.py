@@ -1,0 +1,151 @@
+"""The push protocol without I/O: check a ``job.pending`` push, and say how to answer it.
+
+:func:`check_push` turns the raw body and headers of a request into a :class:`Push` or a
+:class:`PushResult` that refuses it; :meth:`PushResult.http` turns any result into the
+status, headers and body of the answer. Both are pure: adapters and tests call them
+without an event loop, and nothing here talks to the service.
+
+The push is hand-checked rather than parsed by a pydantic model: it has five fields, the
+messages name exactly what is wrong, and no schema is built at cold start.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .auth import MAX_PUSH_BYTES, PushAuth
+
+__all__ = [
+    "MAX_PUSH_BYTES",
+    "Push",
+    "PushAuth",
+    "PushResult",
+    "PushStatus",
+    "check_push",
+]
+
+PushStatus = Literal["completed", "failed", "killed", "skipped", "ignored", "accepted"]
+"""How a push ended (``accepted``: queued to run after the answer, in background mode)."""
+
+_JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # it goes into URL paths: nothing else
+
+
+@dataclass(frozen=True, slots=True)
+class Push:
+    """A push that passed every check: the job to claim, and what it said about it."""
+
+    job_id: str
+    name: str | None = None
+    attempt_number: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    """What handling one push came to, and the HTTP answer that says so.
+
+    ``status`` is None for a refused push (``http_status`` 4xx, or 503 when the service
+    could not be reached to claim); ``error`` then says what was wrong, ``code`` in a word.
+    For a ``failed`` job ``error`` is the error the job was failed with.
+    """
+
+    status: PushStatus | None
+    job_id: str | None = None
+    http_status: int = 200
+    error: str | None = None
+    code: str | None = None
+    name: str | None = None
+    attempt_number: int | None = None
+    reason: str | None = None
+    """Why a job was skipped or ignored, or ended as it did (``deadline exceeded``)."""
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def refused(cls, http_status: int, code: str, error: str, **extra: Any) -> PushResult:
+        return cls(None, http_status=http_status, code=code, error=error, **extra)
+
+    def body(self) -> dict[str, Any]:
+        """The JSON answer: the contract's error shape when refused, else the outcome."""
+        if self.status is None:
+            return {"error": self.error, "code": self.code}
+        body: dict[str, Any] = {"status": self.status, "jobId": self.job_id}
+        for key, value in (
+            ("name", self.name),
+            ("attemptNumber", self.attempt_number),
+            ("reason", self.reason),
+            ("error", self.error),
+        ):
+            if value is not None:
+                body[key] = value
+        return body
+
+    def http(self) -> tuple[int, list[tuple[str, str]], bytes]:
+        """Status, headers and body bytes of the answer."""
+        content = json.dumps(self.body(), separators=(",", ":"), ensure_ascii=False).encode()
+        headers = [("content-type", "application/json"), *self.headers.items()]
+        return self.http_status, headers, content
+
+
+def check_push(
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    auth: PushAuth,
+    space_id: str | None,
+    max_bytes: int = MAX_PUSH_BYTES,
+) -> Push | PushResult:
+    """Authenticate and validate a push; ``headers`` must have lowercase names.
+
+    Returns the :class:`Push` to act on, or the :class:`PushResult` refusing it: 401 for a
+    missing or wrong secret (checked first, so strangers learn nothing else), 413 for an
+    oversized body, 400 for a malformed one, 403 for another space's push.
+    """
+    if not auth.accepts(headers):
+        return PushResult.refused(
+            401,
+            "unauthorized",
+            f"missing or wrong push secret in the {auth.header} header",
+            headers={"www-authenticate": "Bearer"} if auth.header == "authorization" else {},
+        )
+    if len(body) > max_bytes:
+        return PushResult.refused(413, "payload_too_large", f"a push is at most {max_bytes} bytes")
+    try:
+        data = json.loads(body, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        return _bad("body is not valid JSON")
+    if not isinstance(data, dict):
+        return _bad("body must be a JSON object")
+    job_id = data.get("jobId")
+    if not isinstance(job_id, str) or not job_id:
+        return _bad("jobId: a non-empty string is required")
+    if not _JOB_ID.fullmatch(job_id):
+        return _bad("jobId: at most 128 characters of A-Z, a-z, 0-9, '_' and '-'")
+    kind = data.get("type")
+    if kind is not None and kind != "job.pending":
+        return _bad(f"type: expected 'job.pending', got {_shown(kind)}")
+    space = data.get("spaceId")
+    if space is not None and space_id is not None and space != space_id:
+        return PushResult.refused(403, "wrong_space", "spaceId: not this endpoint's space")
+    name = data.get("name")
+    if name is not None and (not isinstance(name, str) or not name):
+        return _bad("name: must be a non-empty string")
+    attempt = data.get("attemptNumber")
+    if not isinstance(attempt, int) or isinstance(attempt, bool):
+        attempt = None
+    return Push(job_id, name, attempt)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _bad(message: str) -> PushResult:
+    return PushResult.refused(400, "invalid_push", message)
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "..."

@@ -1,0 +1,270 @@
+"""The machinery behind an ``EmitPush``: check a push, claim its job, run it, answer.
+
+``EmitPush`` is what users hold (handlers, middleware, options); its ``runner`` is what
+the adapters, the polling worker and ``emit_push.testing`` drive, as Starlette's router
+is behind its app. One push goes through it forward only:
+
+    check (push: auth + body)  →  handler_for  →  claim  →  run_claimed
+        → execution.execute (the function; decisions say what it came to)  →  PushResult
+
+The API client is made per event loop, on first use: a Lambda's cold start pays for
+registering handlers, not for the SDK (``tests/test_imports.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import time
+import weakref
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .._exceptions import ConfigurationError, EmitError
+
+if TYPE_CHECKING:
+    from .._sdk.client import AsyncClient
+    from .._wire.models import JobDescriptor
+    from .auth import PushAuth
+    from .execution import Middleware
+    from .handlers import Handler
+    from .job import Job
+    from .options import JobOptions
+    from .push import Push, PushResult
+
+__all__ = ["ANY_NAME", "Runner"]
+
+log = logging.getLogger("emit_push")
+
+ANY_NAME = "*"
+"""Register a handler under this name to take jobs that no other handler names."""
+
+
+class Runner:
+    """Checks, claims and runs pushed (or polled) jobs with an app's handlers."""
+
+    def __init__(
+        self,
+        *,
+        options: JobOptions,
+        auth: PushAuth,
+        max_push_bytes: int,
+        client_settings: Mapping[str, Any],
+        client: AsyncClient | None = None,
+    ) -> None:
+        self.options = options
+        """The app's job options: the defaults of every handler."""
+        self.auth = auth
+        self.max_push_bytes = max_push_bytes
+        """Pushes larger than this are refused unread (adapters read one byte more)."""
+        self.handlers: dict[str, Handler] = {}
+        self.middleware: list[Middleware] = []
+        self.warn_without_secret = True
+        """Whether ``serving`` warns, once, that no push secret is set."""
+        self._client_settings = dict(client_settings)
+        self._client = client
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncClient]
+        self._clients = weakref.WeakKeyDictionary()
+        self.space_id = client.space_id if client is not None else client_settings["space_id"]
+        self._prepared = False
+        self._background: set[asyncio.Task[PushResult]] = set()
+        self._abort: asyncio.Event | None = None
+
+    def with_client(self, client: AsyncClient) -> Runner:
+        """A copy whose calls go through ``client``; handlers and middleware are copied."""
+        bound = copy.copy(self)
+        bound._client = client
+        bound._clients = weakref.WeakKeyDictionary()
+        bound.space_id = client.space_id
+        bound.handlers = dict(self.handlers)
+        bound.middleware = list(self.middleware)
+        bound._prepared = False
+        bound._background = set()
+        bound._abort = None
+        return bound
+
+    @property
+    def given_client(self) -> AsyncClient | None:
+        """The client the app was given (``EmitPush(client=...)``), if any."""
+        return self._client
+
+    # -- settings -------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Check the settings now (adapters call this when they are built).
+
+        Raises ``ConfigurationError`` for a missing space or key.
+        """
+        if self._prepared:
+            return
+        if self._client is None:
+            from .._sdk.settings import load_settings
+
+            settings = load_settings(
+                client="EmitPush", allow_async_key=True, **self._client_settings
+            )
+            self.space_id = settings.space_id
+        self._prepared = True
+
+    def serving(self) -> None:
+        """A push endpoint starts: settings checked; one warning when no push secret is
+        set (then every push is accepted)."""
+        self.prepare()
+        if not self.auth.enabled and self.warn_without_secret:
+            self.warn_without_secret = False
+            log.warning(
+                "emit-push: no push secret (EMIT_PUSH_SECRET): every push is accepted. Set one"
+                " and add it as a custom header in the space's push settings."
+            )
+
+    def client(self) -> AsyncClient:
+        """The API client for the running event loop (one connection pool per loop)."""
+        if self._client is not None:
+            return self._client
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            from .._sdk.client import AsyncClient
+
+            client = self._clients[loop] = AsyncClient(**self._client_settings)
+        return client
+
+    @property
+    def clients(self) -> dict[asyncio.AbstractEventLoop, AsyncClient]:
+        """The clients made so far, by the event loop each serves."""
+        return dict(self._clients)
+
+    def handler_for(self, name: str) -> Handler | None:
+        return self.handlers.get(name) or self.handlers.get(ANY_NAME)
+
+    # -- a push ---------------------------------------------------------------------
+
+    def check(self, body: bytes, headers: Mapping[str, str]) -> Push | PushResult:
+        """Authenticate and validate a push, without I/O (see ``push.check_push``)."""
+        from .push import check_push
+
+        self.serving()
+        lowered = {key.lower(): value for key, value in headers.items()}
+        return check_push(
+            body, lowered, auth=self.auth, space_id=self.space_id, max_bytes=self.max_push_bytes
+        )
+
+    def start(self, push: Push, *, deadline: float | None = None) -> PushResult:
+        """Run a checked push after answering it (background mode); the answer is 202."""
+        from .push import PushResult
+
+        if self._abort is None:
+            self._abort = asyncio.Event()
+        task = asyncio.create_task(self._background_run(push, deadline))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return PushResult("accepted", push.job_id, http_status=202, name=push.name)
+
+    async def _background_run(self, push: Push, deadline: float | None) -> PushResult:
+        try:
+            return await self.run_push(push, deadline=deadline, abort=self._abort)
+        except Exception:  # nobody awaits this task: say what happened
+            log.exception("emit-push: the background run of job %s raised", push.job_id)
+            raise
+
+    async def run_push(
+        self, push: Push, *, deadline: float | None = None, abort: asyncio.Event | None = None
+    ) -> PushResult:
+        """Claim and run the job of a checked push; ``deadline`` is ``time.monotonic()``."""
+        from .._wire.endpoints import claim
+        from .decisions import claim_answer
+        from .push import PushResult
+
+        if push.name is not None and self.handler_for(push.name) is None:
+            reason = f"no handler for {push.name!r} here"
+            return PushResult("ignored", push.job_id, name=push.name, reason=reason)
+        try:
+            descriptor = await self.client().send(claim(push.job_id))
+        except EmitError as exc:
+            return claim_answer(push.job_id, push.name, exc)
+        return await self.run_claimed(descriptor, deadline=deadline, abort=abort)
+
+    async def run_claimed(
+        self,
+        descriptor: JobDescriptor,
+        *,
+        remaining_time: float | None = None,
+        deadline: float | None = None,
+        abort: asyncio.Event | None = None,
+    ) -> PushResult:
+        """Run a job this worker has claimed (from a push or a poll) with its handler.
+
+        The run's deadline is the earliest of ``deadline`` (``time.monotonic()``, e.g. the
+        platform's limit as of the push's arrival), ``remaining_time`` from now,
+        ``max_runtime`` from now, and the job's timeout when keepalives are off.
+        """
+        from .decisions import run_deadline
+        from .execution import execute
+        from .job import Job, RunState
+        from .push import PushResult
+
+        handler = self.handler_for(descriptor.name)
+        options = handler.options if handler is not None else self.options
+        ends = run_deadline(
+            time.monotonic(),
+            deadline=deadline,
+            remaining_time=remaining_time,
+            max_runtime=options["max_runtime"],
+            keepalive_interval=options["keepalive_interval"],
+            timeout_seconds=descriptor.timeout_seconds,
+        )
+        state = RunState(deadline=ends)
+        client = self.client()
+        job: Job[Any] = Job(client, descriptor, logger=options["logger"], state=state)
+        if handler is None:
+            return await _no_handler(job)
+        outcome = await execute(handler, job, state, client, self.middleware, abort)
+        if outcome.exception is not None:
+            raise outcome.exception
+        return PushResult(
+            outcome.status,
+            job.id,
+            name=job.name,
+            attempt_number=job.attempt_number,
+            error=outcome.error,
+            reason=outcome.reason,
+        )
+
+    async def aclose(self, grace_period: float = 30.0) -> None:
+        """Background runs get ``grace_period`` seconds, then are stopped and failed back;
+        then the clients made here are closed."""
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=grace_period)
+            if self._abort is not None:
+                self._abort.set()
+            if self._background:
+                await asyncio.wait(set(self._background), timeout=10)
+        clients, self._clients = list(self._clients.values()), weakref.WeakKeyDictionary()
+        for client in clients:
+            await client.aclose()
+
+
+async def _no_handler(job: Job[Any]) -> PushResult:
+    """A push without a name claimed a job nobody here handles: fail it, visibly."""
+    from .push import PushResult
+
+    error = f"no handler for job {job.name!r} at this endpoint"
+    reason = "no handler"
+    try:
+        await job.ack()  # only a running job can be failed
+        await job.fail(error)
+    except EmitError as exc:
+        reason = f"no handler; could not fail the job: {exc}"
+    finally:
+        await job.aclose()
+    return PushResult("failed", job.id, name=job.name, error=error, reason=reason)
+
+
+def check_client(client: object) -> None:
+    """``ConfigurationError`` unless ``client`` is an ``AsyncEmitClient`` (or the SDK's
+    ``AsyncClient`` it is made on)."""
+    from .._sdk.client import AsyncClient  # loaded already when one was made
+
+    if not isinstance(client, AsyncClient):
+        raise ConfigurationError("client must be an AsyncEmitClient")

@@ -1,0 +1,136 @@
+"""What both claimed-job helpers are made of: a core and a read-only view over it.
+
+``JobCore`` is what every view of one claimed job shares (the descriptor, the logger
+and its shipper, the kill flag); ``JobView`` reads it (``job.id``, ``job.log``...).
+``AsyncClaimedJob`` and ``ClaimedJob`` (``claimed``) add the calls; the runner protocols
+say what drives them (a client, or its driver).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+from typing_extensions import TypeVar as DefaultTypeVar
+
+if TYPE_CHECKING:
+    from .._logs.delivery import Delivery
+    from .._logs.logger import Batch, JobLogger, LoggerOptions
+    from .._logs.shipping import TaskShipper, ThreadShipper
+    from .._wire.endpoints import Call
+    from .._wire.models import JobDescriptor
+
+__all__ = ["AsyncRunner", "JobCore", "JobView", "SyncRunner"]
+
+P = DefaultTypeVar("P", default=Any)
+T = TypeVar("T")
+
+
+class SyncRunner(Protocol):
+    """Sends a call and returns its answer (``EmitClient`` is one, and its driver)."""
+
+    def send(self, call: Call[T]) -> T: ...
+
+
+class AsyncRunner(Protocol):
+    """Sends a call and returns its answer (``AsyncEmitClient`` is one, and its driver)."""
+
+    async def send(self, call: Call[T]) -> T: ...
+
+
+class JobCore:
+    """What every view of one claimed job shares: descriptor, logger, kill flag."""
+
+    __slots__ = ("descriptor", "killed", "log", "shipper")
+
+    def __init__(
+        self,
+        descriptor: JobDescriptor,
+        runner: SyncRunner | AsyncRunner,
+        options: LoggerOptions | None,
+        shipper_type: type[ThreadShipper] | type[TaskShipper],
+    ) -> None:
+        from .._logs.delivery import LogCursor, deliver
+        from .._logs.logger import JobLogger, LogBuffer, LoggerOptions
+
+        options = options or LoggerOptions()
+        buffer = LogBuffer(options)
+        job_id, gzip, cursor = descriptor.id, options.gzip, LogCursor()
+
+        def delivery(batch: Batch) -> Delivery:
+            return deliver(job_id, batch, cursor, gzip=gzip)
+
+        self.descriptor = descriptor
+        self.shipper = shipper_type(
+            buffer, runner.send, delivery, options.flush_interval, f"emit-log-{job_id}"
+        )
+        self.log = JobLogger(buffer, self.shipper.notify, options.source)
+        self.killed = False
+
+
+class JobView(Generic[P]):
+    __slots__ = ("_core", "_runner", "payload")
+
+    payload: P
+    """The job's payload: parsed JSON, or the typed value given to ``with_payload``."""
+
+    def __init__(self, core: JobCore, runner: Any, payload: P) -> None:
+        self._core = core
+        self._runner = runner
+        self.payload = payload
+
+    @property
+    def id(self) -> str:
+        """The job's id."""
+        return self._core.descriptor.id
+
+    @property
+    def name(self) -> str:
+        """The job's type, e.g. ``"send-email"``."""
+        return self._core.descriptor.name
+
+    @property
+    def attempt_number(self) -> int:
+        """0 on the first attempt, +1 per retry."""
+        return self._core.descriptor.attempt_number
+
+    @property
+    def max_retries(self) -> int:
+        """How many retries the job has in all."""
+        return self._core.descriptor.max_retries
+
+    @property
+    def timeout_seconds(self) -> int:
+        """The inactivity window: progress, checkpoint and keepalive re-arm it."""
+        return self._core.descriptor.timeout_seconds
+
+    @property
+    def created_at(self) -> datetime | None:
+        """When the job was created."""
+        return self._core.descriptor.created_at
+
+    @property
+    def descriptor(self) -> JobDescriptor:
+        """The descriptor as the service sent it (unknown fields kept)."""
+        return self._core.descriptor
+
+    @property
+    def log(self) -> JobLogger:
+        """The job's batched logger: ``job.log.info("...", metadata={...})``."""
+        return self._core.log
+
+    @property
+    def killed(self) -> bool:
+        """True once a call learned that the job was killed (``JobKilledError``)."""
+        return self._core.killed
+
+    def _view(self, payload: object) -> Any:
+        view: Any = object.__new__(type(self))
+        view._core, view._runner, view.payload = self._core, self._runner, payload
+        return view
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(id={self.id!r}, name={self.name!r}, "
+            f"attempt_number={self.attempt_number})"
+        )

@@ -1,0 +1,259 @@
+"""What the ``emit-push`` commands share: one-line errors, client settings, app loading."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import importlib.util
+import os
+import re
+import sys
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .._exceptions import RealtimeError
+    from .._framework.app import EmitPush
+
+__all__ = [
+    "CliError",
+    "add_client_flags",
+    "api_url",
+    "app_folder",
+    "client_settings",
+    "describe_error",
+    "explained",
+    "load_app",
+    "stream_error",
+    "unreachable",
+]
+
+
+class CliError(Exception):
+    """A one-line error for the user, with the fix when it is known."""
+
+
+def add_client_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("emit.run settings (default: the environment)")
+    group.add_argument("--base-url", help="API base URL (EMIT_BASE_URL)")
+    group.add_argument("--space-id", help="the space (EMIT_SPACE_ID)")
+    group.add_argument("--api-key", help="an API key (EMIT_API_KEY)")
+
+
+def client_settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "base_url": getattr(args, "base_url", None),
+        "space_id": getattr(args, "space_id", None),
+        "api_key": getattr(args, "api_key", None),
+    }
+
+
+API_SUFFIX = "/api/v1"
+
+
+def api_url(base_url: str | None = None) -> str:
+    """The API base URL a command talks to: the flag's, else the environment's."""
+    from .._sdk.settings import DEFAULT_BASE_URL
+
+    return (base_url or os.environ.get("EMIT_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+
+
+def unreachable(base_url: str | None, detail: str) -> str:
+    """The line for a server that does not answer, with the fix."""
+    return (
+        f"cannot reach {api_url(base_url)}: {detail}. Is the server running? Start it with"
+        " `emit-push server`, or point EMIT_BASE_URL at it"
+    )
+
+
+def _not_found(base_url: str | None, job_id: str | None) -> str:
+    """404: an unknown job, unless the URL is the likelier cause (a space-level call, or a
+    base URL without ``/api/v1``, where every path is unknown)."""
+    url = api_url(base_url)
+    if job_id is not None and url.endswith(API_SUFFIX):
+        return f"job {job_id} does not exist in this space (404)"
+    what = f"job {job_id}" if job_id is not None else url
+    return (
+        f"{what} was not found (404): check that EMIT_BASE_URL ends in {API_SUFFIX} (it is {url})"
+    )
+
+
+_WORKER_SCOPES = frozenset(
+    f"jobs:{name}"
+    for name in ("worker", "poll", "ack", "progress", "event", "complete", "fail", "keepalive")
+)
+
+
+def _forbidden(message: str) -> str:
+    """403, and which key printed by ``emit-push server`` and ``dev`` has the scope."""
+    scope = re.search(r"\b(?:jobs|space):[a-z:]+", message)
+    key = "worker" if scope is not None and scope.group() in _WORKER_SCOPES else "producer"
+    return (
+        f"{message} (403): use a key with that scope (the {key} key that"
+        " `emit-push server` and `emit-push dev` print has it)"
+    )
+
+
+@contextlib.contextmanager
+def explained(base_url: str | None = None, job_id: str | None = None) -> Iterator[None]:
+    """Turn the SDK's errors into one clear line with the fix, no traceback."""
+    from .._exceptions import (
+        APIConnectionError,
+        APIError,
+        AuthenticationError,
+        ConfigurationError,
+        EmitError,
+        NotFoundError,
+        PermissionDeniedError,
+        RealtimeError,
+    )
+
+    try:
+        yield
+    except ConfigurationError as exc:
+        raise CliError(f"{exc} (or pass --space-id / --api-key / --base-url)") from None
+    except APIConnectionError as exc:
+        raise CliError(unreachable(base_url, exc.message)) from None
+    except AuthenticationError:
+        raise CliError("the API key was refused (401): check EMIT_API_KEY or --api-key") from None
+    except PermissionDeniedError as exc:
+        raise CliError(_forbidden(exc.message)) from None
+    except NotFoundError:
+        raise CliError(_not_found(base_url, job_id)) from None
+    except APIError as exc:
+        raise CliError(f"{exc.status} {exc.code or ''}: {exc.message}".replace("  ", " ")) from None
+    except RealtimeError as exc:
+        raise CliError(stream_error(exc, base_url, job_id)) from None
+    except EmitError as exc:
+        raise CliError(exc.message or type(exc).__name__) from None
+
+
+def stream_error(exc: RealtimeError, base_url: str | None, job_id: str | None) -> str:
+    """One line for what ended a realtime stream; the close codes say as HTTP would."""
+    url = api_url(base_url)
+    if exc.close_code is not None and not url.endswith(API_SUFFIX):  # no such route there
+        return (
+            f"the stream was refused ({exc.close_code}): check that EMIT_BASE_URL ends in"
+            f" {API_SUFFIX} (it is {url})"
+        )
+    if exc.close_code == 4404:  # the handshake's 404 too: a job, or the URL, is wrong
+        return _not_found(base_url, job_id)
+    if exc.close_code == 4401:
+        return "the API key was refused (401): check EMIT_API_KEY or --api-key"
+    if exc.close_code == 4403:
+        return _forbidden("the stream needs the jobs:read scope")
+    if exc.close_code is None and exc.status is None:  # no socket opened: nothing listens
+        return unreachable(base_url, exc.message.partition("could not connect: ")[2])
+    return f"the stream failed: {exc.message}"
+
+
+def load_app(target: str) -> EmitPush:
+    """The ``EmitPush`` named by ``module:attr``, ``path/to/file.py[:attr]`` or ``module``.
+
+    Without ``:attr`` the module's one ``EmitPush`` is taken (or the default app of the
+    module-level ``on_job``, when that is what the module used). Anything the import
+    raises becomes a one-line ``CliError`` except ``ConfigurationError``, which callers
+    explain with its fix (see :func:`explained`).
+    """
+    from .._framework.app import EmitPush, default_app
+
+    location, _, attr = target.partition(":")
+    module = _import(location)
+    if attr:
+        found = getattr(module, attr, None)
+        if found is None:
+            raise CliError(f"{location} has no {attr!r}")
+        if not isinstance(found, EmitPush):
+            kind = type(found).__name__
+            raise CliError(f"{target} is a {kind}, not an EmitPush: name the EmitPush instead")
+        return found
+    apps = {name: v for name, v in vars(module).items() if isinstance(v, EmitPush)}
+    if len(apps) == 1:
+        return next(iter(apps.values()))
+    if len(apps) > 1:
+        names = ", ".join(f"{location}:{name}" for name in sorted(apps))
+        raise CliError(f"{location} has several EmitPush apps; name one: {names}")
+    app = default_app()
+    if not app.handlers:
+        raise CliError(f"{location} defines no EmitPush app and no @on_job handler")
+    return app
+
+
+def app_folder(target: str) -> Path:
+    """What ``--reload`` watches: the folder of the app's file, else the current directory."""
+    location = target.partition(":")[0]
+    path = Path(location)
+    if not _is_path(location):
+        return Path.cwd()
+    if not path.is_file():
+        raise CliError(f"no such file: {location}")
+    return path.resolve().parent
+
+
+def describe_error(exc: BaseException) -> str:
+    """``Type: message (file.py, line N)`` on one line, N the innermost line of the user's.
+
+    The user's code is any file outside the standard library, site-packages and emit_push:
+    that is where the fix is, rather than where a library raised.
+    """
+    message = " ".join(str(exc).split())
+    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    if isinstance(exc, SyntaxError):  # its message already says where
+        return text
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if _is_users(f.filename)]
+    if frames:
+        text += f" ({Path(frames[-1].filename).name}, line {frames[-1].lineno})"
+    return text
+
+
+def _is_users(filename: str) -> bool:
+    if filename.startswith("<"):
+        return False
+    others = {sys.prefix, sys.base_prefix, sys.exec_prefix, str(Path(__file__).parent)}
+    path = str(Path(filename).resolve())
+    return not any(path.startswith(str(Path(other).resolve()) + os.sep) for other in others)
+
+
+def _is_path(location: str) -> bool:
+    return location.endswith(".py") or Path(location).is_file()
+
+
+def _import(location: str) -> Any:
+    from .._exceptions import ConfigurationError
+
+    path = Path(location)
+    if _is_path(location):
+        if not path.is_file():
+            raise CliError(f"no such file: {location}")
+        folder = str(path.resolve().parent)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        if spec is None or spec.loader is None:
+            raise CliError(f"cannot load {location}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[path.stem] = module
+        try:
+            spec.loader.exec_module(module)
+        except ConfigurationError:
+            raise
+        except Exception as exc:
+            raise CliError(f"cannot import {location}: {describe_error(exc)}") from None
+        return module
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        return importlib.import_module(location)
+    except ConfigurationError:
+        raise
+    except ModuleNotFoundError as exc:
+        if exc.name and location.startswith(exc.name):
+            raise CliError(
+                f"no module named {location!r} (run from your project's folder)"
+            ) from None
+        raise CliError(f"cannot import {location}: {describe_error(exc)}") from None
+    except Exception as exc:
+        raise CliError(f"cannot import {location}: {describe_error(exc)}") from None

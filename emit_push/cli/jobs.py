@@ -1,0 +1,199 @@
+"""``emit-push jobs ...``: create, read, follow and kill jobs from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .common import CliError, add_client_flags, client_settings, explained
+from .watch import say, stream
+
+__all__ = ["add_jobs_parser", "run_jobs"]
+
+TERMINAL = {"completed", "dead", "killed"}
+PENDING_NOTICE = 3.0
+"""Seconds ``--wait`` waits on a pending job before it says that nothing has taken it."""
+
+
+def add_jobs_parser(sub: Any) -> None:
+    jobs = sub.add_parser("jobs", help="create, read, follow and kill jobs")
+    commands = jobs.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
+
+    create = commands.add_parser("create", help="create a job")
+    create.add_argument("name", help="the job's name (its type), e.g. send-email")
+    create.add_argument("--payload", help="JSON, or @file (@- reads standard input)")
+    create.add_argument("--max-retries", type=int)
+    create.add_argument("--timeout", type=int, dest="timeout_seconds", help="seconds")
+    create.add_argument("--scheduled-for", help="ISO-8601 time to start it at")
+    create.add_argument("--callback-url")
+    create.add_argument("--wait", action="store_true", help="follow it until it ends")
+    create.add_argument("--quiet", "-q", action="store_true", help="print only the id")
+
+    get = commands.add_parser("get", help="show a job with its events")
+    get.add_argument("job_id")
+
+    listing = commands.add_parser("list", help="list jobs, newest first")
+    listing.add_argument("--status")
+    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--offset", type=int, default=0)
+
+    logs = commands.add_parser("logs", help="print a job's logs")
+    logs.add_argument("job_id")
+    logs.add_argument("--level", help="the minimum level")
+    logs.add_argument("--q", help="only lines containing this")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep printing until it ends")
+
+    kill = commands.add_parser("kill", help="kill a job")
+    kill.add_argument("job_id")
+    kill.add_argument("--reason")
+
+    for parser in (create, get, listing, logs, kill):
+        add_client_flags(parser)
+
+
+def run_jobs(args: argparse.Namespace) -> int:
+    from .._client import EmitClient
+
+    with (
+        explained(args.base_url, getattr(args, "job_id", None)),
+        EmitClient(**client_settings(args)) as client,
+    ):
+        command = args.jobs_command
+        if command == "create":
+            return _create(client, args)
+        if command == "get":
+            return _show(client.jobs.get(args.job_id).model_dump(mode="json", by_alias=True))
+        if command == "list":
+            return _list(client, args)
+        if command == "logs":
+            return _logs(client, args)
+        state = client.jobs.kill(args.job_id, args.reason)
+        print(f"killed {state.id}")
+        return 0
+
+
+def _payload(text: str | None) -> Any:
+    if text is None:
+        return None
+    if text.startswith("@"):
+        source = text[1:]
+        try:
+            text = sys.stdin.read() if source == "-" else Path(source).read_text()
+        except OSError as exc:
+            raise CliError(f"--payload {text}: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise CliError(f"--payload is not JSON: {exc}") from None
+
+
+def _create(client: Any, args: argparse.Namespace) -> int:
+    spec: dict[str, Any] = {"name": args.name, "payload": _payload(args.payload)}
+    for key in ("max_retries", "timeout_seconds", "scheduled_for", "callback_url"):
+        if getattr(args, key) is not None:
+            spec[key] = getattr(args, key)
+    ref = client.jobs.create(spec)
+    print(ref.id if args.quiet else f"created {ref.id} ({args.name})", flush=True)
+    if not args.wait:
+        return 0
+    job = _follow(client, ref.id, quiet=args.quiet)
+    result = json.dumps(job.result, ensure_ascii=False)
+    print(f"{job.status}: {result}" if not args.quiet else result)
+    return 0 if job.status == "completed" else 1
+
+
+def _follow(client: Any, job_id: str, *, quiet: bool = False, after: int | None = None) -> Any:
+    """Print progress and logs as they come (realtime stream), until the job ends.
+
+    ``quiet``: nothing but the pending note. The stream rides out a server restart. A job
+    still pending after ``PENDING_NOTICE`` seconds gets one note: nothing has taken it yet.
+    """
+    from .._client import AsyncEmitClient
+
+    config = client._config
+    printed = after
+    status: str | None = None
+
+    def still_pending() -> None:
+        if status == "pending":
+            say(
+                "waiting: no worker has taken the job yet (is `emit-push dev` or"
+                " `emit-push worker` running with a handler for it?)"
+            )
+
+    async def follow() -> None:
+        nonlocal printed, status
+        notice = asyncio.get_running_loop().call_later(PENDING_NOTICE, still_pending)
+        async with AsyncEmitClient(
+            space_id=config.space_id, api_key=config.api_key, base_url=config.base_url
+        ) as stream_client:
+            opening = functools.partial(
+                stream_client.realtime.connect_job, job_id, use_api_key=True
+            )
+            async with stream(opening, config.base_url) as events:
+                async for event in events:
+                    status = event.status or status
+                    data = event.data
+                    if event.type == "init" and isinstance(data, dict):
+                        data = data.get("progress")  # where it stands (also after a restart)
+                    if event.type in {"init", "progress"} and isinstance(data, dict) and not quiet:
+                        print(f"  {data.get('percent')}% {data.get('message', '')}", flush=True)
+                    if event.type in {"init", "logs"} and not quiet:
+                        printed = await _print_logs(stream_client, job_id, printed)
+                    if event.type in TERMINAL:
+                        break
+        notice.cancel()
+
+    asyncio.run(follow())
+    return client.jobs.get(job_id)
+
+
+async def _print_logs(client: Any, job_id: str, after: int | None) -> int | None:
+    """Print the job's log lines after ``after``; returns the last one printed."""
+    while True:
+        page = await client.jobs.logs(job_id, after=after, limit=1000)
+        for entry in page.logs:
+            print(f"  [{entry.level}] {entry.message}", flush=True)
+            after = entry.seq
+        if page.next_cursor is None:
+            return after
+
+
+def _show(document: dict[str, Any]) -> int:
+    print(json.dumps(document, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _list(client: Any, args: argparse.Namespace) -> int:
+    jobs = client.jobs.list(status=args.status, limit=args.limit, offset=args.offset)
+    if not jobs:
+        print("no jobs")
+        return 0
+    print(f"{'id':<26}  {'name':<20} {'status':<10} {'attempt':>7}  created")
+    for job in jobs:
+        created = job.created_at.isoformat(timespec="seconds") if job.created_at else ""
+        print(
+            f"{job.id:<26}  {job.name[:20]:<20} {job.status:<10} {job.attempt_number:>7}  {created}"
+        )
+    return 0
+
+
+def _logs(client: Any, args: argparse.Namespace) -> int:
+    after: int | None = None
+    while True:
+        page = client.jobs.logs(args.job_id, after=after, level=args.level, q=args.q, limit=1000)
+        for entry in page.logs:
+            when = entry.ts.isoformat(timespec="milliseconds") if entry.ts else ""
+            source = f" {entry.source}" if entry.source else ""
+            print(f"{when} {entry.level:<5}{source} {entry.message}")
+            after = entry.seq
+        if page.next_cursor is None:
+            break
+    if args.follow and client.jobs.get(args.job_id).status not in TERMINAL:
+        _follow(client, args.job_id, after=after)
+    return 0

@@ -1,0 +1,104 @@
+"""``emit-push worker APP``: the app's ``@on_job`` handlers as a polling worker.
+
+It prints one line per finished job, and stops with the fix when the key is refused
+(401, 403): polling again would only be refused again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+from typing import TYPE_CHECKING, Any
+
+from .._framework.polling import MAX_COUNT
+from .common import CliError, add_client_flags, client_settings, explained, load_app
+
+if TYPE_CHECKING:
+    from .._framework.app import EmitPush
+    from .._framework.push import PushResult
+
+__all__ = ["add_worker_parser", "run_worker"]
+
+
+def add_worker_parser(sub: Any) -> None:
+    worker = sub.add_parser("worker", help="run your app's handlers as a polling worker")
+    worker.add_argument("app", metavar="APP", help="module:attr or path/to/file.py[:attr]")
+    worker.add_argument("--count", type=int, default=1, help="jobs run at once (1-50)")
+    worker.add_argument("--types", nargs="*", help="job names to take (default: the app's)")
+    worker.add_argument(
+        "--poll-interval", type=float, default=1.0, help="seconds between empty polls (at first)"
+    )
+    worker.add_argument(
+        "--max-backoff", type=float, default=15.0, help="the longest wait between empty polls"
+    )
+    worker.add_argument(
+        "--grace-period", type=float, default=30.0, help="seconds running jobs get on stop"
+    )
+    add_client_flags(worker)
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    if not 1 <= args.count <= MAX_COUNT:
+        raise CliError(f"--count must be between 1 and {MAX_COUNT}, got {args.count}")
+    for flag, value in (
+        ("--poll-interval", args.poll_interval),
+        ("--max-backoff", args.max_backoff),
+    ):
+        if not (math.isfinite(value) and value > 0):
+            raise CliError(f"{flag} must be a number of seconds greater than 0, got {value}")
+    if not (math.isfinite(args.grace_period) and args.grace_period >= 0):
+        raise CliError(f"--grace-period must be a number of seconds >= 0, got {args.grace_period}")
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    _check_flags(args)
+    # The flags become the environment the app reads its settings from, at its import.
+    for key, value in client_settings(args).items():
+        if value:
+            os.environ[f"EMIT_{key.upper()}"] = value
+    with explained(args.base_url):  # import errors, missing settings, a refused key: one line
+        app = load_app(args.app)
+        app.runner.prepare()
+        names = _names(app, args.types)
+        print(f"emit-push worker: {names} (Ctrl-C stops)", flush=True)
+        asyncio.run(_work(app, args))
+    print("emit-push worker stopped", flush=True)
+    return 0
+
+
+def _names(app: EmitPush, types: list[str] | None) -> str:
+    """The job names the worker takes, as its banner says them."""
+    from .._framework.app import ANY_NAME
+
+    if not types:
+        return "every job" if ANY_NAME in app.handlers else ", ".join(sorted(app.handlers))
+    if ANY_NAME not in app.handlers and (unknown := sorted(set(types) - set(app.handlers))):
+        # Such jobs would be claimed, then failed for want of a handler.
+        raise CliError(
+            f"--types {unknown[0]}: the app has no handler for it"
+            f" (it has: {', '.join(sorted(app.handlers))})"
+        )
+    return ", ".join(types)
+
+
+async def _work(app: EmitPush, args: argparse.Namespace) -> None:
+    """Poll until stopped; a refused key ends the loop with its error (``explained``)."""
+    await app.run_polling(
+        types=args.types or None,
+        count=args.count,
+        poll_interval=args.poll_interval,
+        max_backoff=args.max_backoff,
+        grace_period=args.grace_period,
+        on_done=_report,
+    )
+
+
+def _report(result: PushResult) -> None:
+    """One line per finished job."""
+    why = result.error or result.reason
+    print(
+        f"  {result.name or '?'} {result.job_id}: {result.status}" + (f" ({why})" if why else ""),
+        flush=True,
+    )

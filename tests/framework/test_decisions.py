@@ -1,0 +1,257 @@
+"""The decision table of a run, as tables: no event loop, no server, no clock.
+
+Each row is one fact a run can meet (a claim error, how the function ended, a call's
+answer) and what it must come to. ``execution`` and ``runner`` only carry these out.
+"""
+
+from __future__ import annotations
+
+import pydantic_core
+import pytest
+
+from emit_push import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    EmitError,
+    JobKilledError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    UnexpectedResponseError,
+)
+from emit_push._framework.decisions import (
+    WORKER_STOPPED,
+    Complete,
+    Fail,
+    Killed,
+    Outcome,
+    Overran,
+    Raised,
+    Returned,
+    after_ack,
+    after_complete,
+    after_fail,
+    after_run,
+    claim_answer,
+    keepalive_every,
+    owns_delivery,
+    run_deadline,
+    wait_budget,
+)
+from emit_push._framework.options import DEFAULTS, JobOptions, resolve
+
+
+def options(**given: object) -> JobOptions:
+    return resolve(DEFAULTS, given)
+
+
+def api(kind: type[EmitError], status: int | None = None, code: str | None = None) -> EmitError:
+    if kind in (APIConnectionError, APITimeoutError):
+        return kind("no answer", method="POST", url="http://127.0.0.1/api/v1/jobs/job_1/claim")
+    return kind("refused", status=status, code=code)  # type: ignore[call-arg]
+
+
+# -- the claim ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "http", "words"),
+    [
+        (api(ConflictError, 409, "invalid_state"), "skipped", 200, "already claimed"),
+        (api(JobKilledError, 409, "job_killed"), "skipped", 200, "already claimed"),
+        (api(NotFoundError, 404), "skipped", 200, "no such job"),
+        (api(APIConnectionError), None, 503, "could not be reached"),
+        (api(APITimeoutError), None, 503, "could not be reached"),
+        (api(ServerError, 502), None, 503, "could not be reached"),
+        (api(RateLimitError, 429), None, 503, "could not be reached"),
+        (api(AuthenticationError, 401), None, 500, "refused the claim"),
+        (api(PermissionDeniedError, 403), None, 500, "refused the claim"),
+        (api(BadRequestError, 400), None, 500, "refused the claim"),
+        (UnexpectedResponseError("bad body"), None, 500, "refused the claim"),
+    ],
+)
+def test_a_failed_claim_is_answered(error: EmitError, status: str, http: int, words: str) -> None:
+    answer = claim_answer("job_1", "resize", error)
+    assert (answer.status, answer.http_status) == (status, http)
+    assert words in (answer.reason or answer.error or "")
+    assert answer.job_id == "job_1"
+
+
+# -- time -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("limits", "keepalive", "expected"),
+    [
+        ({}, "auto", None),  # nothing limits the run: keepalives re-arm the timer
+        ({}, None, 100 + 30),  # no keepalives: the job's own timeout
+        ({"remaining_time": 5}, "auto", 105),
+        ({"max_runtime": 7}, "auto", 107),
+        ({"deadline": 103}, "auto", 103),
+        ({"deadline": 103, "remaining_time": 2, "max_runtime": 7}, 10, 102),
+        ({"remaining_time": 60}, None, 130),  # the timeout is earlier than the platform's
+        ({"deadline": 90}, None, 90),  # a deadline already passed stays passed
+    ],
+)
+def test_the_run_deadline_is_the_earliest_limit(
+    limits: dict[str, float], keepalive: object, expected: float | None
+) -> None:
+    given = {"deadline": None, "remaining_time": None, "max_runtime": None, **limits}
+    assert (
+        run_deadline(100, keepalive_interval=keepalive, timeout_seconds=30, **given)  # type: ignore[arg-type]
+        == expected
+    )
+
+
+@pytest.mark.parametrize(
+    ("deadline", "now", "margin", "expected"),
+    [(None, 5, 1, None), (10, 5, 1, 4), (10, 9.5, 1, 0), (10, 20, 1, 0), (10, 5, 0, 5)],
+)
+def test_the_wait_stops_a_margin_before_the_deadline(
+    deadline: float | None, now: float, margin: float, expected: float | None
+) -> None:
+    assert wait_budget(deadline, now, margin) == expected
+
+
+@pytest.mark.parametrize(
+    ("interval", "timeout", "expected"),
+    [("auto", 30, 10), ("auto", 0.06, 0.05), (2.5, 30, 2.5), (None, 30, None)],
+)
+def test_keepalives(interval: object, timeout: float, expected: float | None) -> None:
+    assert keepalive_every(interval, timeout) == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("facts", "expected"),
+    [
+        ({"acked": True}, False),  # we acked: a conflict is not about the delivery
+        ({"since_claim": 29.5}, False),  # the delivery may have timed out already
+        ({}, True),  # worth reading the job back
+        ({"status": "delivered", "attempt_number": 2}, True),
+        ({"status": "delivered", "attempt_number": 3}, False),  # another worker's claim
+        ({"status": "pending", "attempt_number": 2}, False),
+    ],
+)
+def test_a_never_acked_job_is_ours_only_while_delivered_to_us(
+    facts: dict[str, object], expected: bool
+) -> None:
+    given = {"acked": False, "since_claim": 1.0, "timeout_seconds": 30, "our_attempt": 2, **facts}
+    assert owns_delivery(**given) is expected  # type: ignore[arg-type]
+
+
+# -- the run's steps ------------------------------------------------------------------
+
+
+def test_the_ack() -> None:
+    assert after_ack(None) is None
+    assert after_ack(api(JobKilledError, 409, "job_killed")) == Outcome(
+        "killed", reason="killed before it started"
+    )
+    skipped = after_ack(api(ServerError, 503))
+    assert skipped is not None
+    assert skipped.status == "skipped"
+    assert str(skipped.reason).startswith("could not acknowledge")
+
+
+BOOM = ValueError("boom")
+UNAVAILABLE = api(ServerError, 503)
+CONFLICT = api(ConflictError, 409, "invalid_state")
+NO_ANSWER = api(APIConnectionError)
+
+
+@pytest.mark.parametrize(
+    ("ending", "settled", "given", "expected"),
+    [
+        (Returned({"ok": 1}), None, {}, Complete({"ok": 1})),
+        (Returned(None), None, {}, Complete(None)),
+        (
+            Returned({"ok": 1}),
+            None,
+            {"auto_complete": False},
+            Outcome("completed", reason="left to the handler (auto_complete is off)"),
+        ),
+        (Returned({"ok": 1}), "failed", {}, Outcome("failed")),  # it settled the job itself
+        (Returned(None), "killed", {}, Outcome("killed")),
+        (Raised(BOOM), None, {}, Fail(BOOM)),
+        (Raised(BOOM), None, {"stop_on_error": True}, Fail(BOOM, exception=BOOM)),
+        (
+            Raised(BOOM),
+            None,
+            {"auto_fail_on_error": False},
+            Outcome("failed", "ValueError: boom", "left running: auto_fail_on_error is off"),
+        ),
+        (Raised(BOOM), "completed", {}, Outcome("completed", error="ValueError: boom")),
+        (Killed(), None, {}, Outcome("killed", reason="killed while running")),
+        (Killed(), None, {"stop_on_error": True}, Outcome("killed", reason="killed while running")),
+        (Overran(), None, {}, Fail("deadline exceeded", "deadline exceeded")),
+        (Overran(), "completed", {}, Fail("deadline exceeded", "deadline exceeded")),
+        (Overran(worker_stopped=True), None, {}, Fail(WORKER_STOPPED, "worker stopped")),
+    ],
+)
+def test_how_the_function_ended_decides_the_next_step(
+    ending: object, settled: str | None, given: dict[str, object], expected: object
+) -> None:
+    assert after_run(ending, settled, options(**given)) == expected  # type: ignore[arg-type]
+
+
+def test_not_json_is_a_fail_with_the_reason() -> None:
+    try:
+        pydantic_core.to_jsonable_python(object())
+    except pydantic_core.PydanticSerializationError as exc:
+        error = exc
+    step = after_complete(error)
+    assert isinstance(step, Fail)
+    assert str(step.error).startswith("the result is not JSON: ")
+    assert step.reason == "invalid result"
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (None, Outcome("completed")),
+        (api(JobKilledError, 409, "job_killed"), Outcome("killed", reason="killed while running")),
+        (
+            api(BadRequestError, 413),
+            Fail("the service refused the result: refused", "invalid result"),
+        ),
+        (UNAVAILABLE, Outcome("failed", f"could not complete: {UNAVAILABLE}", "complete failed")),
+        (CONFLICT, Outcome("failed", f"could not complete: {CONFLICT}", "complete failed")),
+        (NO_ANSWER, Outcome("failed", f"could not complete: {NO_ANSWER}", "complete failed")),
+    ],
+)
+def test_the_complete_calls_answer(error: Exception | None, expected: object) -> None:
+    assert after_complete(error) == expected
+
+
+@pytest.mark.parametrize(
+    ("step", "error", "expected"),
+    [
+        (Fail(BOOM), None, Outcome("failed", "ValueError: boom")),
+        (
+            Fail("deadline exceeded", "deadline exceeded"),
+            None,
+            Outcome("failed", "deadline exceeded", "deadline exceeded"),
+        ),
+        (
+            Fail(BOOM, exception=BOOM),
+            None,
+            Outcome("failed", "ValueError: boom", exception=BOOM),
+        ),
+        (
+            Fail(BOOM),
+            api(JobKilledError, 409, "job_killed"),
+            Outcome("killed", reason="killed while running"),
+        ),
+        (
+            Fail(BOOM, "invalid payload"),
+            UNAVAILABLE,
+            Outcome("failed", "ValueError: boom", f"could not fail the job: {UNAVAILABLE}"),
+        ),
+    ],
+)
+def test_the_fail_calls_answer(step: Fail, error: EmitError | None, expected: Outcome) -> None:
+    assert after_fail(step, error) == expected
