@@ -37,3 +37,16 @@ async def test_eventually_lets_the_event_loop_run_meanwhile() -> None:
         AssertionError, match=r"^waited 0.05 s for nothing; the last check gave None$"
     ):
         await eventually(lambda: None, timeout=0.05, message="nothing")
+
+
+async def test_eventually_awaits_an_async_condition() -> None:
+    looks: list[int] = []
+
+    async def third_look() -> int:
+        await asyncio.sleep(0)
+        looks.append(len(looks) + 1)
+        return looks[-1] if len(looks) == 3 else 0
+
+    assert await eventually(third_look) == 3
+    with pytest.raises(AssertionError, match=r"for third_look\(\).*gave 0$"):
+        await eventually(third_look, timeout=0, message="third_look()")

@@ -2,6 +2,7 @@
 
     wait_for(lambda: job.log.sent >= 20, message="every line sent")        # sync code
     await eventually(lambda: job.log.sent >= 20, message="every line sent")  # async tests
+    await eventually(job_is_pending, timeout=5)       # an async condition is awaited each time
 
 Both call ``condition`` every ``interval`` seconds until it returns something truthy, and
 return that value. When ``timeout`` passes first, they raise ``AssertionError`` naming what
@@ -17,8 +18,8 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, overload
 
 import anyio
 
@@ -53,20 +54,48 @@ def wait_for(
     return value
 
 
+@overload
+async def eventually(
+    condition: Callable[[], Awaitable[T]],
+    *,
+    timeout: float = ...,
+    interval: float = ...,
+    message: str | None = ...,
+) -> T: ...
+
+
+@overload
 async def eventually(
     condition: Callable[[], T],
+    *,
+    timeout: float = ...,
+    interval: float = ...,
+    message: str | None = ...,
+) -> T: ...
+
+
+async def eventually(
+    condition: Callable[[], Any],
     *,
     timeout: float = TIMEOUT,
     interval: float = INTERVAL,
     message: str | None = None,
-) -> T:
-    """:func:`wait_for` for async tests: sleeps on the event loop between two looks."""
+) -> Any:
+    """:func:`wait_for` for async tests: sleeps on the event loop between two looks.
+
+    ``condition`` may be a coroutine function too (one that asks the server, say): each
+    look awaits it.
+    """
     deadline = time.monotonic() + timeout
-    while not (value := condition()):
+    while True:
+        value = condition()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
         if time.monotonic() >= deadline:
             raise AssertionError(_timed_out(condition, value, timeout, message))
         await anyio.sleep(interval)
-    return value
 
 
 def _timed_out(

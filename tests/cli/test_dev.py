@@ -73,6 +73,7 @@ def gated_app(folder: Path, version: int, gate: socket.socket) -> None:
     path.write_text(wait + path.read_text())
 
 
+@pytest.mark.slow
 def test_dev_serves_the_readme_example_with_no_settings(
     tmp_path: Path, processes: list[Process]
 ) -> None:
@@ -128,6 +129,7 @@ def test_dev_exits_2_with_the_apps_error_on_one_line(
     assert "Traceback" not in result.stdout
 
 
+@pytest.mark.slow
 def test_dev_reloads_on_changes_in_the_app_folder_from_before_the_banner(
     tmp_path: Path, processes: list[Process]
 ) -> None:
@@ -159,6 +161,7 @@ def test_dev_reloads_on_changes_in_the_app_folder_from_before_the_banner(
     assert "Traceback" not in output
 
 
+@pytest.mark.slow
 def test_dev_reload_survives_a_broken_save(tmp_path: Path, processes: list[Process]) -> None:
     app = write_app(tmp_path, 1)
     dev = Dev(processes, str(app), "--reload", cwd=tmp_path, db=tmp_path / "dev.db")
@@ -177,6 +180,7 @@ def test_dev_reload_survives_a_broken_save(tmp_path: Path, processes: list[Proce
     assert "Traceback" not in output
 
 
+@pytest.mark.slow
 def test_dev_pushes_again_the_jobs_created_while_the_app_restarts(
     tmp_path: Path, processes: list[Process]
 ) -> None:

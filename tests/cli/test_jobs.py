@@ -7,10 +7,13 @@ import re
 import signal
 from pathlib import Path
 
+import pytest
+
 from tests.cli.helpers import run
 from tests.cli.processes import Process
 
 
+@pytest.mark.slow
 def test_jobs_create_get_list_logs_kill(env: dict[str, str]) -> None:
     created = run(
         "jobs",
@@ -48,6 +51,7 @@ def test_payload_from_a_file_and_bad_payloads(tmp_path: Path, env: dict[str, str
     assert bad.stderr.startswith("emit-push: --payload is not JSON")
 
 
+@pytest.mark.slow
 def test_wait_says_once_that_nothing_took_the_job(
     env: dict[str, str], processes: list[Process]
 ) -> None:

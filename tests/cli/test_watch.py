@@ -7,11 +7,14 @@ import signal
 import socket
 from pathlib import Path
 
+import pytest
+
 from tests.cli.helpers import SERVER_HINT, run
 from tests.cli.processes import Process
 from tests.conftest import WORKER_KEY, LiveServer
 
 
+@pytest.mark.slow
 def test_watch_follows_a_job_to_its_end(worker: Process, env: dict[str, str]) -> None:
     job_id = run(
         "jobs", "create", "greet", "--payload", '{"who": "cy"}', "-q", env=env
@@ -67,6 +70,7 @@ async def gated(job: Job) -> dict:
 """
 
 
+@pytest.mark.slow
 def test_streams_ride_out_a_server_restart(
     tmp_path: Path, live_server: LiveServer, env: dict[str, str], processes: list[Process]
 ) -> None:

@@ -115,6 +115,7 @@ def test_worker_stops_when_its_key_is_refused(
     assert result.stdout == "emit-push worker: greet, other (Ctrl-C stops)\n"
 
 
+@pytest.mark.slow
 def test_worker_takes_the_types_it_names_and_says_each_end(
     tmp_path: Path, env: dict[str, str], processes: list[Process]
 ) -> None:

@@ -512,6 +512,7 @@ async def test_middleware_wraps_every_run_in_order(
     assert (await job(admin, job_id))["result"] == {"wrapped": 7}
 
 
+@pytest.mark.slow
 async def test_keepalives_carry_a_job_past_its_timeout(
     make_app: MakeApp, admin: httpx.AsyncClient
 ) -> None:

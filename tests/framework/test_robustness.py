@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from emit_push import ConfigurationError, EmitPush, Job, SyncJob
 from emit_push.server import EmitServer
 from tests.framework.conftest import create, job, push, worker_client
+from tests.waiting import eventually
 
 MakeApp = Callable[..., EmitPush]
 
@@ -116,6 +117,7 @@ def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.mark.slow
 async def test_the_deadline_counts_from_the_push_not_from_the_claim(
     emit: EmitServer, admin: httpx.AsyncClient
 ) -> None:
@@ -272,8 +274,10 @@ async def test_a_run_never_acknowledges_or_fails_another_workers_delivery(
 
     @app.on_job("slow")
     async def slow(job: Job) -> None:
-        while (await admin.get(f"/jobs/{job.id}")).json()["status"] != "pending":
-            await asyncio.sleep(0.05)  # the service's delivery timeout (1 s): nothing to await
+        async def handed_back() -> bool:  # the service's delivery timeout (1 s)
+            return bool((await admin.get(f"/jobs/{job.id}")).json()["status"] == "pending")
+
+        await eventually(handed_back, message="the delivery timed out")
         claimed = await admin.post(f"/jobs/{job.id}/claim")
         theirs.append(claimed.status_code)
         raise RuntimeError("too late")

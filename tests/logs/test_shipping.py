@@ -54,7 +54,7 @@ async def test_a_success_ends_the_backoff(offline: Sdk) -> None:
     job = await offline(client.jobs.claim("j1", logger=LoggerOptions(flush_interval=0.02)))
     job.log.info("first")
     await eventually(lambda: sink.refused == 1, message="the first send refused")  # backing off
-    await offline(job._flushed())  # complete() does this: sends, and lifts the backoff
+    await offline(job.flush())  # complete() does this: sends, and lifts the backoff
     job.log.info("second")
     assert await anyio.to_thread.run_sync(sink.wait_for, 2, 2.0)
     assert sink.messages() == ["first", "second"]

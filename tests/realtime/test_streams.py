@@ -26,6 +26,7 @@ from emit_push._realtime.events import Connected, RealtimeClose, RealtimeEvent
 from emit_push._realtime.streams import AsyncRealtime, AsyncRealtimeConnection, Realtime
 from tests.conftest import ADMIN_KEY, OTHER_KEY, PROGRESS_TOKEN, SPACE, LiveServer
 from tests.sdk.conftest import Sdk
+from tests.waiting import eventually
 
 STREAM = "emit-push realtime"
 # websockets >= 15 reads proxy settings from the environment unless told not to.
@@ -39,13 +40,6 @@ def leftovers() -> list[str]:
     with contextlib.suppress(RuntimeError):
         names += [t.get_name() for t in asyncio.all_tasks() if not t.done()]
     return [name for name in names if name.startswith(STREAM)]
-
-
-async def eventually(check: Callable[[], bool]) -> None:
-    """For states nothing announces (the server's subscriber table, a collected iterator)."""
-    async with asyncio.timeout(WAIT):
-        while not check():
-            await asyncio.sleep(0.01)
 
 
 class Recorder:
@@ -396,7 +390,11 @@ async def test_leaving_the_loop_closes_the_stream(
 
         await asyncio.to_thread(consume)
         assert leftovers() == []  # the generator was closed as it was dropped
-    await eventually(lambda: not leftovers() and not hub.subscribers("space", SPACE))
+    await eventually(
+        lambda: not leftovers() and not hub.subscribers("space", SPACE),
+        timeout=WAIT,
+        message="the stream's tasks ended and the server released its subscriber",
+    )
 
 
 # --- space streams --------------------------------------------------------------------

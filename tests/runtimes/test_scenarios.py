@@ -18,7 +18,7 @@ from websockets.sync.client import connect
 
 from tests.conftest import ADMIN_KEY, SPACE, LiveServer
 from tests.harnesses.events import SHAPES
-from tests.runtimes.conftest import Runtime
+from tests.runtimes.conftest import RUNTIMES, Runtime
 
 
 @pytest.fixture(params=["async", "sync"])
@@ -101,6 +101,12 @@ bodies = st.one_of(
 )
 
 
+# On Lambda each example is an invocation (over 2 s in all); elsewhere, a tenth of a second.
+@pytest.mark.parametrize(
+    "runtime",
+    [pytest.param(name, marks=[pytest.mark.slow] if name == "lambda" else []) for name in RUNTIMES],
+    indirect=True,
+)
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(body=bodies)
 def test_malformed_bodies_never_give_a_5xx_nor_an_api_call(
@@ -155,6 +161,7 @@ def test_a_kill_mid_run_stops_the_function(
     assert logs(admin, job_id)[0] == "started"
 
 
+@pytest.mark.slow
 def test_the_deadline_fails_the_job_before_the_platform_does(
     runtime: Runtime, admin: httpx.Client, kind: str
 ) -> None:

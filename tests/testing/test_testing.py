@@ -27,6 +27,7 @@ from emit_push import (
 )
 from emit_push.server import SystemClock
 from emit_push.testing import LocalEmit, ProgressReport, RecordedCall, run_handler
+from tests.waiting import eventually
 
 pytest_plugins = ["emit_push.testing.pytest_plugin"]
 
@@ -316,7 +317,7 @@ async def test_a_kill_after_a_condition(kind: str) -> None:
     assert [p.percent for p in recording.progress] == [25, 50]
     assert recording.actions == ["ack", "progress", "progress", "progress"]
     if kind == "sync":
-        await wait_for(lambda: -1 in reached)
+        await eventually(lambda: -1 in reached, message="the def function stopped")
     assert reached == ([25, 50] if kind == "async" else [25, 50, -1])
 
 
@@ -375,16 +376,8 @@ async def test_the_deadline_stops_the_function_and_fails_the_job(kind: str) -> N
     assert recording.actions[0] == "ack"
     assert recording.actions[-1] == "fail"
     if kind == "sync":
-        await wait_for(lambda: stopped == ["deadline"])
-
-
-async def wait_for(condition: Callable[[], bool]) -> None:
-    """A def function stops at its next job call, in its thread: give it the time."""
-    for _ in range(200):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the function did not stop")
+        # A def function stops at its next job call, in its thread: give it the time.
+        await eventually(lambda: stopped == ["deadline"], message="the function stopped")
 
 
 # -- LocalEmit and push ---------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The adapters in-process: what the real runtime tests (tests/runtimes) cannot see."""
+"""The AWS Lambda adapter in-process: every event shape, from fresh threads, on one loop."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ from typing import Any
 
 from emit_push import EmitPush
 from emit_push.adapters.aws_lambda import lambda_handler
-from emit_push.adapters.gcp_functions import http_function
-from tests.adapters.events import SHAPES, build_event
 from tests.conftest import SPACE, WORKER_KEY, LiveServer
+from tests.harnesses.events import SHAPES, build_event
 
 
 class Context:
@@ -50,38 +49,3 @@ def test_every_event_shape_from_fresh_threads_on_one_loop_and_one_client(
     loop.run_until_complete(app.aclose())
     loop.close()
     asyncio.set_event_loop(None)  # the handler had made it this thread's loop
-
-
-class Endless:
-    """A chunked request body that never ends."""
-
-    def __init__(self) -> None:
-        self.given = 0
-
-    def read(self, size: int = -1) -> bytes:
-        if size < 0:
-            raise AssertionError("the whole of an endless body was asked for")
-        self.given += size
-        return b"x" * size
-
-
-class ChunkedRequest:
-    headers = {"authorization": "Bearer s3", "content-type": "application/json"}
-    content_length = None
-
-    def __init__(self) -> None:
-        self.stream = Endless()
-
-    def get_data(self) -> bytes:
-        raise AssertionError("the whole of an endless body was asked for")
-
-
-def test_a_cloud_function_reads_no_more_of_a_chunked_body_than_it_may_take() -> None:
-    app = EmitPush(
-        space_id=SPACE, api_key=WORKER_KEY, base_url="http://127.0.0.1:9", push_secret="s3"
-    )
-    app.on_job("thumbnail")(lambda job: None)
-    request = ChunkedRequest()
-    content, status, _ = http_function(app)(request)
-    assert (status, json.loads(content)["code"]) == (413, "payload_too_large")
-    assert request.stream.given == app.runner.max_push_bytes + 1
