@@ -130,7 +130,7 @@ class StreamRunner:
         self.error: Exception | None = None
         """The error that ended the stream, if one did."""
         self._sleep = sleep
-        self._options = connect_options or {}
+        self._connect_options = connect_options or {}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run the stream until it ends; ``error`` tells how it ended."""
@@ -177,7 +177,7 @@ class StreamRunner:
             close_timeout=_CLOSE_TIMEOUT,
             max_size=MAX_MESSAGE_BYTES,
             logger=RedactingLogger(logging.getLogger("websockets.client"), token),
-            **self._options,
+            **self._connect_options,
         )
         try:
             ws: ClientConnection = await _race(opening, stop, discard=_close)

@@ -1,13 +1,11 @@
 """``client.realtime``: follow a job or a whole space live over WebSocket (contract §8).
 
 ``connect_job`` / ``connect_space`` start a stream and return its connection at once;
-events go to ``on_event``. ``job`` / ``space`` are the iterator form. Each of the four is
-defined once, in ``_Streams``: it turns its keywords into one ``StreamOptions`` and one
-``Callbacks`` (``options``), and leaves to the client's kind only how a stream is run:
-``Realtime`` (``EmitClient``) on a loop of its own in a background thread, whose callbacks
-are called from that thread; ``AsyncRealtime`` (``AsyncEmitClient``) as a task on the
-running loop (``connection``). Both run the same driver (``driver``); reconnect policy,
-cursor and close codes live in ``protocol``.
+events go to ``on_event``. ``job`` / ``space`` are the iterator form. ``_Streams`` defines
+the four once, each turning its keywords into one ``StreamOptions`` and one ``Callbacks``;
+``Realtime`` (``EmitClient``) and ``AsyncRealtime`` (``AsyncEmitClient``) add only where a
+stream runs (``connection``): in a thread of its own, which calls the callbacks, or as a
+task on the running loop.
 """
 
 from __future__ import annotations
