@@ -1,8 +1,9 @@
 """What a Lambda cold start imports: the app and its adapter, not the SDK behind them.
 
 The API client, its transport and settings, the wire models and endpoints, the runner
-and the log shippers (and with them httpx) come with the first push. These tests pin the
-module sets; ``benchmarks/cold_start.py`` measures the time.
+and the log shippers (and with them httpx) come with the first push; a push whose claim
+is refused (404, 409) is answered without the wire models, the run's machinery or pydantic
+itself. These tests pin the module sets; ``benchmarks/cold_start.py`` measures the time.
 """
 
 from __future__ import annotations
@@ -50,6 +51,17 @@ DEFERRED = [
     "emit_push._framework.workers",
     "httpx",
     "httpcore",
+]
+# Not needed to answer a push whose claim is refused (an unknown job, a duplicate push):
+# no wire model is built (not even pydantic is imported), nothing of a run is loaded.
+NOT_FOR_A_REFUSED_CLAIM = [
+    "emit_push._framework.decisions",
+    "emit_push._framework.execution",
+    "emit_push._logs",
+    "emit_push._sdk.jobs",
+    "emit_push._wire.models",
+    "gzip",
+    "pydantic",
 ]
 NEVER = [
     "emit_push.cli",
@@ -157,6 +169,7 @@ server.shutdown()
         "emit_push._wire.endpoints",
         "httpx",
     } <= loaded
+    assert heavy(loaded, NOT_FOR_A_REFUSED_CLAIM) == []
 
 
 def test_checking_the_settings_needs_no_httpx_for_a_plain_base_url() -> None:

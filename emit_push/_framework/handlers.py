@@ -13,7 +13,6 @@ import inspect
 import re
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import ConfigurationError
@@ -33,20 +32,34 @@ class _Unset:
 
 
 UNSET: Any = _Unset()
-"""``payload=`` not given: the annotation says the payload type."""
+"""An argument not given (``payload=``: the annotation says the type; ``push_secret=``:
+``EMIT_PUSH_SECRET``)."""
 
 
-@dataclass(frozen=True, slots=True)
 class Handler:
     """One registered function."""
 
-    name: str
-    func: Callable[..., Any]
-    is_async: bool
-    payload: TypeAdapter[Any] | None
-    """Validates the payload into the declared type; None: the parsed JSON as is."""
-    options: JobOptions
-    """Complete: every job option, the app's with this handler's over them."""
+    # A plain class: a dataclass's generated methods would be compiled at every cold start.
+    __slots__ = ("func", "is_async", "name", "options", "payload")
+
+    def __init__(
+        self,
+        name: str,
+        func: Callable[..., Any],
+        is_async: bool,
+        payload: TypeAdapter[Any] | None,
+        options: JobOptions,
+    ) -> None:
+        self.name = name
+        self.func = func
+        self.is_async = is_async
+        self.payload = payload
+        """Validates the payload into the declared type; None: the parsed JSON as is."""
+        self.options = options
+        """Complete: every job option, the app's with this handler's over them."""
+
+    def __repr__(self) -> str:
+        return f"Handler(name={self.name!r}, func={self.func!r}, is_async={self.is_async!r})"
 
 
 def make_handler(
@@ -109,7 +122,7 @@ def _declared(name: str, func: Callable[..., Any], *, strict: bool) -> tuple[Any
         except Exception as exc:
             if not strict:  # payload= names the type: the annotation is only a hint
                 return None, None
-            if bare := _BARE_JOB.match(annotation):  # no payload type to lose
+            if bare := re.match(_BARE_JOB, annotation):  # no payload type to lose
                 return None, SyncJob if bare.group(1) else Job
             raise ConfigurationError(
                 f"{name}: cannot resolve the annotation {params[0].annotation!r} ({exc}); "
@@ -123,4 +136,4 @@ def _declared(name: str, func: Callable[..., Any], *, strict: bool) -> tuple[Any
 
 
 _NAMES_A_JOB = re.compile(r"\s*(?:[\w.]+\.)?(?:Sync)?Job\b")
-_BARE_JOB = re.compile(r"\s*(?:[\w.]+\.)?(Sync)?Job\s*$")
+_BARE_JOB = r"\s*(?:[\w.]+\.)?(Sync)?Job\s*$"  # compiled (and cached by `re`) if ever needed

@@ -1,9 +1,10 @@
 """The push protocol without I/O: check a ``job.pending`` push, and say how to answer it.
 
 :func:`check_push` turns the raw body and headers of a request into a :class:`Push` or a
-:class:`PushResult` that refuses it; :meth:`PushResult.http` turns any result into the
-status, headers and body of the answer. Both are pure: adapters and tests call them
-without an event loop, and nothing here talks to the service.
+:class:`PushResult` that refuses it; :func:`claim_answer` says what a push whose claim
+failed is answered; :meth:`PushResult.http` turns any result into the status, headers and
+body of the answer. All are pure: adapters and tests call them without an event loop, and
+nothing here talks to the service.
 
 The push is hand-checked rather than parsed by a pydantic model: it has five fields, the
 messages name exactly what is wrong, and no schema is built at cold start.
@@ -12,11 +13,18 @@ messages name exactly what is wrong, and no schema is built at cold start.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
+from .._exceptions import (
+    APIConnectionError,
+    ConflictError,
+    EmitError,
+    NotFoundError,
+    RateLimitError,
+    ServerError,
+)
 from .auth import MAX_PUSH_BYTES, PushAuth
 
 __all__ = [
@@ -26,17 +34,23 @@ __all__ = [
     "PushResult",
     "PushStatus",
     "check_push",
+    "claim_answer",
 ]
 
 PushStatus = Literal["completed", "failed", "killed", "skipped", "ignored", "accepted"]
 """How a push ended (``accepted``: queued to run after the answer, in background mode)."""
 
-_JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # it goes into URL paths: nothing else
+# A job id goes into URL paths: at most 128 of these, nothing else. Told by `str.strip`,
+# which leaves nothing of a string made only of them: no regex to compile at a cold start.
+_JOB_ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 
 
-@dataclass(frozen=True, slots=True)
-class Push:
-    """A push that passed every check: the job to claim, and what it said about it."""
+class Push(NamedTuple):
+    """A push that passed every check: the job to claim, and what it said about it.
+
+    (A named tuple: a dataclass's generated methods would be compiled at a Lambda's first
+    push. ``PushResult``, a public type, stays a dataclass.)
+    """
 
     job_id: str
     name: str | None = None
@@ -121,7 +135,7 @@ def check_push(
     job_id = data.get("jobId")
     if not isinstance(job_id, str) or not job_id:
         return _bad("jobId: a non-empty string is required")
-    if not _JOB_ID.fullmatch(job_id):
+    if len(job_id) > 128 or job_id.strip(_JOB_ID_CHARS):
         return _bad("jobId: at most 128 characters of A-Z, a-z, 0-9, '_' and '-'")
     kind = data.get("type")
     if kind is not None and kind != "job.pending":
@@ -136,6 +150,24 @@ def check_push(
     if not isinstance(attempt, int) or isinstance(attempt, bool):
         attempt = None
     return Push(job_id, name, attempt)
+
+
+def claim_answer(job_id: str, name: str | None, error: EmitError) -> PushResult:
+    """The answer to a push whose claim failed with ``error``.
+
+    Lost the race or an unknown job: ``skipped`` (a duplicate costs one claim and never
+    runs twice). The service out of reach: 503, so that the push is sent again. Any other
+    refusal (a key without the worker scope, say): 500, with the service's words.
+    """
+    if isinstance(error, ConflictError):
+        return PushResult("skipped", job_id, name=name, reason="already claimed")
+    if isinstance(error, NotFoundError):
+        return PushResult("skipped", job_id, name=name, reason="no such job")
+    if isinstance(error, APIConnectionError | ServerError | RateLimitError):
+        message = f"emit.run could not be reached to claim the job: {error}"
+        return PushResult.refused(503, "service_unavailable", message, job_id=job_id)
+    message = f"emit.run refused the claim (check the worker's key): {error}"
+    return PushResult.refused(500, "claim_refused", message, job_id=job_id)
 
 
 def _no_constant(name: str) -> Any:

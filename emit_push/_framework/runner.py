@@ -173,8 +173,7 @@ class Runner:
     ) -> PushResult:
         """Claim and run the job of a checked push; ``deadline`` is ``time.monotonic()``."""
         from .._wire.endpoints import claim
-        from .decisions import claim_answer
-        from .push import PushResult
+        from .push import PushResult, claim_answer
 
         if push.name is not None and self.handler_for(push.name) is None:
             reason = f"no handler for {push.name!r} here"

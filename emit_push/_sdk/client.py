@@ -6,11 +6,15 @@ add ``client.realtime`` and ``client.workers``.
 
 Construction reads and checks the settings (``ConfigurationError`` at once, not at the
 first call) and sets up the HTTP client; everything else is in ``jobs`` (the methods),
-``_wire.endpoints`` (the requests) and ``transport`` (sending, retries).
+``_wire.endpoints`` (the requests) and ``transport`` (sending, retries). ``client.jobs``
+is made on first use: the client an ``EmitPush`` makes for a push only sends calls, and
+a Lambda's first push does not load the methods, the claimed-job helpers' logger or the
+wire models with them.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Self, TypeVar
 
@@ -18,11 +22,11 @@ import httpx
 
 from .._exceptions import ConfigurationError
 from .config import ApiKey, ApiKeyHeader, ClientConfig, load_config
-from .jobs import AsyncJobs, Jobs
 from .transport import AsyncDriver, SyncDriver
 
 if TYPE_CHECKING:
     from .._wire.endpoints import Call
+    from .jobs import AsyncJobs, Jobs
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -63,7 +67,7 @@ class Client:
                     job.complete({"sent": True})
 
     Requests that fail with 429, 5xx, a timeout or a dropped connection are retried up to
-    ``max_retries`` times with exponential backoff; see ``_retry`` for what is safe to retry.
+    ``max_retries`` times with exponential backoff; see ``_wire.retry`` for what is safe to retry.
     """
 
     def __init__(
@@ -89,8 +93,13 @@ class Client:
             transport=transport, timeout=self._config.timeout or DEFAULT_TIMEOUT
         )
         self._driver = SyncDriver(self._config, http, owns_http=http_client is None)
-        self.jobs = Jobs(self._driver)
+
+    @functools.cached_property
+    def jobs(self) -> Jobs:
         """Create, read and work jobs."""
+        from .jobs import Jobs
+
+        return Jobs(self._driver)
 
     @property
     def space_id(self) -> str:
@@ -170,8 +179,13 @@ class AsyncClient:
             transport=transport, timeout=self._config.timeout or DEFAULT_TIMEOUT
         )
         self._driver = AsyncDriver(self._config, http, owns_http=http_client is None)
-        self.jobs = AsyncJobs(self._driver)
+
+    @functools.cached_property
+    def jobs(self) -> AsyncJobs:
         """Create, read and work jobs."""
+        from .jobs import AsyncJobs
+
+        return AsyncJobs(self._driver)
 
     @property
     def space_id(self) -> str:

@@ -1,6 +1,6 @@
 """Client settings: read once at construction, validated there, never printed with the key.
 
-The settings an app also checks on its own (space, key, base URL) are in ``_settings``;
+The settings an app also checks on its own (space, key, base URL) are in ``settings``;
 this adds what only a client needs: headers, timeout, retries.
 """
 
@@ -73,7 +73,8 @@ def load_config(
     )
 
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP header name (RFC 9110)
+# An HTTP header name (RFC 9110); compiled (and cached by `re`) when headers are given.
+_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 
 
 def _headers(headers: object) -> dict[str, str]:
@@ -84,7 +85,7 @@ def _headers(headers: object) -> dict[str, str]:
     checked = {}
     for name, value in headers.items():
         # Values are never echoed: custom headers often carry secrets.
-        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+        if not isinstance(name, str) or not re.fullmatch(_TOKEN, name):
             raise ConfigurationError(f"headers: {name!r} is not a valid header name")
         if not isinstance(value, str):
             raise ConfigurationError(

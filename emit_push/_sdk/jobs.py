@@ -1,4 +1,4 @@
-"""``client.jobs``: one method per endpoint, each a one-line call into ``_endpoints``.
+"""``client.jobs``: one method per endpoint, each a one-line call into ``_wire.endpoints``.
 
 ``Jobs`` (sync) and ``AsyncJobs`` hold no logic of their own: the endpoint defines the
 request and the answer, the driver sends it. Both lists of methods are kept in step by
@@ -13,7 +13,6 @@ from typing import Any, overload
 
 from .._logs.logger import LoggerOptions
 from .._wire import endpoints as ep
-from .._wire.endpoints import SpecInput
 from .._wire.models import (
     JobDetails,
     JobProgress,
@@ -22,6 +21,7 @@ from .._wire.models import (
     LogEntry,
     LogPage,
     LogsAccepted,
+    SpecInput,
 )
 from .claimed import AsyncClaimedJob, ClaimedJob
 from .transport import AsyncDriver, SyncDriver

@@ -1,10 +1,10 @@
 """The settings every client and app starts from: space, key, base URL, key header.
 
 Read from the arguments, else ``EMIT_SPACE_ID``/``EMIT_API_KEY``/``EMIT_BASE_URL``, and
-checked without I/O. ``EmitPush.prepare()`` checks them at a cold start, before any
+checked without I/O. ``app.runner.prepare()`` checks them at a cold start, before any
 client exists, so nothing here imports httpx: a plain ``http(s)://host[:port]/path``
 base URL is checked by its text, and any other goes through ``httpx.URL``, whose verdict
-is the rule. ``_config`` builds a client's whole configuration on top of these.
+is the rule. ``config`` builds a client's whole configuration on top of these.
 """
 
 from __future__ import annotations

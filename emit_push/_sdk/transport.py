@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import replace
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import anyio
 import httpx
@@ -32,9 +32,11 @@ from .._exceptions import (
 )
 from .._wire import endpoints as ep
 from .._wire.endpoints import Call
-from .._wire.models import JobDetails
 from .._wire.retry import unprocessed
 from .config import ClientConfig
+
+if TYPE_CHECKING:
+    from .._wire.models import JobDetails
 
 __all__ = ["AsyncDriver", "SyncDriver", "call_flow"]
 
@@ -120,7 +122,7 @@ def _parse(call: Call[T], response: httpx.Response, url: str) -> T:
 
 def _read_job(job_id: str, config: ClientConfig) -> Flow[JobDetails | None]:
     """The job, in one attempt (the call it checks has its own retries), or None."""
-    once = replace(config, retry=replace(config.retry, max_retries=0))
+    once = replace(config, retry=config.retry._replace(max_retries=0))
     try:
         return (yield from call_flow(ep.get(job_id), once))
     except EmitError:

@@ -5,7 +5,6 @@ may be retried) and the small pieces every endpoint builds one from. No I/O.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from urllib.parse import quote
 
@@ -28,7 +27,11 @@ Effect = Literal["ack", "completed", "failed", "killed"]
 """What a worker call does to its job when it succeeds."""
 
 
-@dataclass(frozen=True, slots=True)
+# Plain classes, not dataclasses: a dataclass's generated methods are compiled when its
+# module is imported, and a Lambda's first push imports this one (benchmarks/cold_start.py).
+# Both are values: made once by an endpoint, then only read.
+
+
 class Confirm(Generic[T]):
     """How to tell whether an earlier attempt of a call did land: read the job.
 
@@ -37,16 +40,30 @@ class Confirm(Generic[T]):
     for, when known: a job that has moved on to another attempt is not sent it again.
     """
 
+    __slots__ = ("attempt_number", "check", "job_id")
+
     job_id: str
     check: Callable[[JobDetails], T | None]
-    attempt_number: int | None = None
+    attempt_number: int | None
+
+    def __init__(
+        self,
+        job_id: str,
+        check: Callable[[JobDetails], T | None],
+        attempt_number: int | None = None,
+    ) -> None:
+        self.job_id = job_id
+        self.check = check
+        self.attempt_number = attempt_number
+
+    def __repr__(self) -> str:
+        return f"Confirm(job_id={self.job_id!r}, attempt_number={self.attempt_number!r})"
 
     def moved_on(self, job: JobDetails) -> bool:
         """Whether ``job`` is on another attempt than the one the call was made for."""
         return not _attempt_is(job, self.attempt_number)
 
 
-@dataclass(frozen=True, slots=True)
 class Call(Generic[T]):
     """One API call: what to send, how to read the answer, how it may be retried.
 
@@ -57,17 +74,51 @@ class Call(Generic[T]):
     still pending (a claim that landed would have made it ``delivered``).
     """
 
+    __slots__ = (
+        "confirm", "content", "effect", "headers", "method", "params", "parse",
+        "path", "pending_job", "retry", "worker_job",
+    )  # fmt: skip
+
     method: str
     path: str
     parse: Callable[[httpx.Response], T]
-    content: bytes | None = None
-    headers: Mapping[str, str] | None = None
-    params: Mapping[str, str | int] | None = None
-    retry: RetryMode = "idempotent"
-    confirm: Confirm[T] | None = None
-    worker_job: str | None = None
-    pending_job: str | None = None
-    effect: Effect | None = None
+    content: bytes | None
+    headers: Mapping[str, str] | None
+    params: Mapping[str, str | int] | None
+    retry: RetryMode
+    confirm: Confirm[T] | None
+    worker_job: str | None
+    pending_job: str | None
+    effect: Effect | None
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        parse: Callable[[httpx.Response], T],
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str | int] | None = None,
+        retry: RetryMode = "idempotent",
+        confirm: Confirm[T] | None = None,
+        worker_job: str | None = None,
+        pending_job: str | None = None,
+        effect: Effect | None = None,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.parse = parse
+        self.content = content
+        self.headers = headers
+        self.params = params
+        self.retry = retry
+        self.confirm = confirm
+        self.worker_job = worker_job
+        self.pending_job = pending_job
+        self.effect = effect
+
+    def __repr__(self) -> str:
+        return f"Call({self.method!r}, {self.path!r}, retry={self.retry!r})"
 
 
 def encode_json(value: Any) -> bytes:

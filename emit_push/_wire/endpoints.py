@@ -2,19 +2,21 @@
 
 Each function returns a :class:`Call`: the request to send (method, path, body), how to
 read a successful answer, and how it may be retried. The sync and async clients only
-drive calls (``_transport``); neither knows any endpoint.
+drive calls (``_sdk.transport``); neither knows any endpoint.
+
+The wire models are imported by the functions that build or read them, not with this
+module: a push whose claim is refused (404, 409) is answered without building one
+pydantic model class (they cost a Lambda's first push milliseconds; see
+``benchmarks/cold_start.py``).
 """
 
 from __future__ import annotations
 
 import functools
-import gzip as gzip_module
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-import httpx
 import pydantic_core
-from pydantic import BaseModel, TypeAdapter
 
 from .._exceptions import InvalidInputError, error_message
 from .calls import (
@@ -30,23 +32,27 @@ from .calls import (
     _unwrap,
     encode_json,
 )
-from .models import (
-    JobDescriptor,
-    JobDetails,
-    JobProgress,
-    JobRef,
-    JobSpec,
-    JobState,
-    LogEntry,
-    LogPage,
-    LogsAccepted,
-)
-from .retry import RetryMode
+
+if TYPE_CHECKING:
+    import httpx
+    from pydantic import TypeAdapter
+
+    from .models import (
+        JobDescriptor,
+        JobDetails,
+        JobProgress,
+        JobRef,
+        JobState,
+        LogEntry,
+        LogPage,
+        LogsAccepted,
+        SpecInput,
+    )
+    from .retry import RetryMode
 
 __all__ = [
     "Call",
     "Confirm",
-    "SpecInput",
     "ack",
     "append_logs",
     "checkpoint",
@@ -69,14 +75,15 @@ __all__ = [
 
 T = TypeVar("T", covariant=True)
 
-SpecInput = JobSpec | Mapping[str, Any]
-"""A job spec: a :class:`JobSpec`, or a mapping with snake_case or camelCase keys."""
-
 _JSON = {"content-type": "application/json"}
 
 
 @functools.cache
 def _details_list() -> TypeAdapter[list[JobDetails]]:
+    from pydantic import TypeAdapter
+
+    from .models import JobDetails
+
     return TypeAdapter(list[JobDetails])  # built on first use: cheaper cold starts
 
 
@@ -84,6 +91,8 @@ def _details_list() -> TypeAdapter[list[JobDetails]]:
 
 
 def _spec(spec: SpecInput) -> dict[str, Any]:
+    from .models import JobSpec
+
     if not isinstance(spec, JobSpec | Mapping):
         raise InvalidInputError(f"a job spec is a JobSpec or a mapping, got {type(spec)!r}")
     try:
@@ -101,6 +110,8 @@ def create(space_id: str, spec: SpecInput) -> Call[JobRef]: ...
 def create(space_id: str, spec: Sequence[SpecInput]) -> Call[list[JobRef]]: ...
 def create(space_id: str, spec: SpecInput | Sequence[SpecInput]) -> Call[Any]:
     """``POST /spaces/:spaceId/jobs``: one spec gives one ref, a list gives refs in order."""
+    from .models import JobRef, JobSpec
+
     specs: list[SpecInput]
     if isinstance(spec, JobSpec | Mapping):
         bulk, specs = False, [spec]
@@ -124,6 +135,8 @@ def create(space_id: str, spec: SpecInput | Sequence[SpecInput]) -> Call[Any]:
 
 def get(job_id: str) -> Call[JobDetails]:
     """``GET /jobs/:jobId``: the job and its event history."""
+    from .models import JobDetails
+
     return Call("GET", _job_path(job_id), _model(JobDetails))
 
 
@@ -143,6 +156,8 @@ def list_jobs(
 
 def get_progress(job_id: str) -> Call[JobProgress]:
     """``GET /jobs/:jobId/progress``; the answer's ``jobId`` may be left out."""
+    from .models import JobProgress
+
     return Call(
         "GET",
         _job_path(job_id, "progress"),
@@ -160,6 +175,8 @@ def logs(
     q: str | None = None,
 ) -> Call[LogPage]:
     """``GET /jobs/:jobId/logs``: a page of logs, oldest first."""
+    from .models import LogPage
+
     params = {"after": after, "before": before, "limit": limit, "level": level, "q": q}
     query = {k: v for k, v in params.items() if v is not None}
     return Call("GET", _job_path(job_id, "logs"), _model(LogPage), params=query)
@@ -169,6 +186,8 @@ def logs(
 
 
 def _descriptors(data: Any) -> list[JobDescriptor]:
+    from .models import JobDescriptor
+
     data = _unwrap(data, "jobs")
     items = data if isinstance(data, list) else [_unwrap(data, "job")]
     return [JobDescriptor.model_validate(item) for item in items]
@@ -199,6 +218,8 @@ def claim(job_id: str) -> Call[JobDescriptor]:
 
 def _state(job_id: str) -> Callable[[httpx.Response], JobState]:
     def parse(response: httpx.Response) -> JobState:
+        from .models import JobState
+
         # Any 2xx will do: an empty or odd body means "done".
         return JobState.model_validate(_filled(_json(response), "id", job_id))
 
@@ -206,6 +227,8 @@ def _state(job_id: str) -> Callable[[httpx.Response], JobState]:
 
 
 def _accepted(response: httpx.Response) -> LogsAccepted:
+    from .models import LogsAccepted
+
     data = _json(response)  # any 2xx will do
     return LogsAccepted.model_validate(data if isinstance(data, dict) else {})
 
@@ -241,6 +264,8 @@ def _worker_call(
 
 
 def _state_of(job: JobDetails) -> JobState:
+    from .models import JobState
+
     return JobState(id=job.id, status=job.status, attempt_number=job.attempt_number)
 
 
@@ -274,6 +299,8 @@ def progress(
 
 
 def _object(data: Mapping[str, Any], what: str) -> Mapping[str, Any]:
+    from pydantic import BaseModel  # loaded already by any app that has models
+
     if not isinstance(data, Mapping | BaseModel):
         raise InvalidInputError(f"{what} data must be a JSON object, got {type(data)!r}")
     return data
@@ -332,6 +359,8 @@ def kill(job_id: str, reason: str | None = None) -> Call[JobState]:
 
 def ndjson_body(entries: Iterable[LogEntry | Mapping[str, Any]]) -> bytes:
     """NDJSON for ``append_logs``, one entry a line."""
+    from .models import LogEntry
+
     lines = []
     for entry in entries:
         if not isinstance(entry, LogEntry):
@@ -347,10 +376,12 @@ def ndjson_body(entries: Iterable[LogEntry | Mapping[str, Any]]) -> bytes:
 def append_logs(job_id: str, body: bytes, *, gzip: bool = True) -> Call[LogsAccepted]:
     """``POST /jobs/:jobId/logs`` with an NDJSON body, gzipped unless told not to.
 
-    Not re-sent after a lost answer (it would store the lines twice); see ``_delivery``.
+    Not re-sent after a lost answer (it would store the lines twice); see ``_logs.delivery``.
     """
     headers = {"content-type": "application/x-ndjson"}
     if gzip:
+        import gzip as gzip_module  # with the first batch of logs
+
         body = gzip_module.compress(body, compresslevel=5)
         headers["content-encoding"] = "gzip"
     return Call("POST", _job_path(job_id, "logs"), _accepted, body, headers, retry="unprocessed")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -31,6 +32,7 @@ __all__ = [
     "LogPage",
     "LogsAccepted",
     "Progress",
+    "SpecInput",
     "SubProgress",
     "format_timestamp",
 ]
@@ -107,6 +109,10 @@ class JobSpec(_Wire):
     def to_wire(self) -> dict[str, Any]:
         """The JSON object sent to the service."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+SpecInput = JobSpec | Mapping[str, Any]
+"""A job spec: a :class:`JobSpec`, or a mapping with snake_case or camelCase keys."""
 
 
 class JobRef(_Wire):

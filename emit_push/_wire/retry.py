@@ -1,6 +1,6 @@
 """When to send a request again, and how long to wait first: pure logic, no I/O.
 
-Every endpoint names one of three retry modes (see ``_endpoints``):
+Every endpoint names one of three retry modes (see ``endpoints``):
 
 - ``"idempotent"``: sending twice is harmless (reads, progress, checkpoint, keepalive).
   Retried on every retryable error: 429, 5xx, connection errors and timeouts.
@@ -15,15 +15,14 @@ Every endpoint names one of three retry modes (see ``_endpoints``):
   request: the connection never opened, or 429. (A 503 proves nothing: a proxy may
   answer it after passing the request on.) The job settles the other failures of a
   claim, when it is still pending (see ``Call.pending_job``), and the job logger those
-  of a batch by reading the job's logs back (see ``_delivery``).
+  of a batch by reading the job's logs back (see ``_logs.delivery``).
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from .._exceptions import APIConnectionError, APIError, EmitError
 
@@ -36,20 +35,28 @@ RetryMode = Literal["idempotent", "confirm", "unprocessed"]
 _UNPROCESSED_STATUSES = frozenset({429})
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
+class RetryPolicy(NamedTuple):
     """Exponential backoff with jitter, honouring ``Retry-After``.
 
     Attempt ``n`` (0-based) waits ``min(max_delay, initial_delay * 2**n)``, of which the
     upper half is random, so that many clients do not retry in step. A ``Retry-After`` up
     to ``max_retry_after`` seconds is used as given; a longer one ends the retries.
+
+    (A named tuple: a dataclass's generated methods would be compiled at a Lambda's first
+    push, which makes a client.)
     """
 
     max_retries: int = 2
     initial_delay: float = 0.5
     max_delay: float = 8.0
     max_retry_after: float = 60.0
-    random: Callable[[], float] = field(default=random.random, repr=False)
+    random: Callable[[], float] = random.random
+
+    def __repr__(self) -> str:
+        return (
+            f"RetryPolicy(max_retries={self.max_retries!r}, initial_delay={self.initial_delay!r}, "
+            f"max_delay={self.max_delay!r}, max_retry_after={self.max_retry_after!r})"
+        )
 
     def delay(self, mode: RetryMode, error: EmitError, attempt: int) -> float | None:
         """Seconds to wait before retry number ``attempt + 1``, or None to give up."""

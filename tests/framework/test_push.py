@@ -1,4 +1,5 @@
-"""The push protocol without I/O: authentication, validation and the HTTP answer."""
+"""The push protocol without I/O: authentication, validation, a failed claim's answer and
+the HTTP answer."""
 
 from __future__ import annotations
 
@@ -8,7 +9,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emit_push._framework.push import Push, PushAuth, PushResult, check_push
+from emit_push import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    EmitError,
+    JobKilledError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    UnexpectedResponseError,
+)
+from emit_push._framework.push import Push, PushAuth, PushResult, check_push, claim_answer
 
 AUTH = PushAuth.of("s3cret", "Authorization")
 OK = {"authorization": "Bearer s3cret"}
@@ -142,6 +157,38 @@ def test_outcome_bodies() -> None:
         "error": "ValueError: boom",
     }
     assert failed.http()[0] == 200
+
+
+def api(kind: type[EmitError], status: int | None = None, code: str | None = None) -> EmitError:
+    if kind in (APIConnectionError, APITimeoutError):
+        return kind("no answer", method="POST", url="http://127.0.0.1/api/v1/jobs/job_1/claim")
+    return kind("refused", status=status, code=code)  # type: ignore[call-arg]
+
+
+# -- the claim ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "http", "words"),
+    [
+        (api(ConflictError, 409, "invalid_state"), "skipped", 200, "already claimed"),
+        (api(JobKilledError, 409, "job_killed"), "skipped", 200, "already claimed"),
+        (api(NotFoundError, 404), "skipped", 200, "no such job"),
+        (api(APIConnectionError), None, 503, "could not be reached"),
+        (api(APITimeoutError), None, 503, "could not be reached"),
+        (api(ServerError, 502), None, 503, "could not be reached"),
+        (api(RateLimitError, 429), None, 503, "could not be reached"),
+        (api(AuthenticationError, 401), None, 500, "refused the claim"),
+        (api(PermissionDeniedError, 403), None, 500, "refused the claim"),
+        (api(BadRequestError, 400), None, 500, "refused the claim"),
+        (UnexpectedResponseError("bad body"), None, 500, "refused the claim"),
+    ],
+)
+def test_a_failed_claim_is_answered(error: EmitError, status: str, http: int, words: str) -> None:
+    answer = claim_answer("job_1", "resize", error)
+    assert (answer.status, answer.http_status) == (status, http)
+    assert words in (answer.reason or answer.error or "")
+    assert answer.job_id == "job_1"
 
 
 @given(body=st.binary(max_size=200), secret=st.sampled_from(["Bearer s3cret", "", "Bearer x"]))
