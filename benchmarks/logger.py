@@ -68,12 +68,12 @@ async def enqueue_cost(job: Any, flush: Any, metadata: dict[str, Any] | None) ->
 class Discard:
     """A runner that answers every call without sending it: enqueue cost only."""
 
-    async def run(self, call: Any) -> Any:
+    async def send(self, call: Any) -> Any:
         return None
 
 
 class SyncDiscard:
-    def run(self, call: Any) -> Any:
+    def send(self, call: Any) -> Any:
         return None
 
 

@@ -1,4 +1,4 @@
-"""Every error the SDK raises, in one tree.
+"""Every error emit-push raises, in one tree.
 
 ```
 EmitError
@@ -6,17 +6,18 @@ EmitError
 ├── InvalidInputError             an argument the SDK cannot send (also a ValueError)
 ├── APIConnectionError            no answer: refused, reset, dropped          retryable
 │   └── APITimeoutError           no answer in time                           retryable
-└── APIError                      the service answered with an error status
-    ├── BadRequestError           400, 413, 415, 422: the request was invalid
-    ├── AuthenticationError       401: no key, or an unknown one
-    ├── PermissionDeniedError     403: missing scope, or another space's key
-    ├── NotFoundError             404: unknown job
-    ├── ConflictError             409: the call is not allowed in the job's status
-    │   └── JobKilledError        409 ``job_killed``: the job was killed
-    ├── RateLimitError            429                                         retryable
-    ├── ServerError               5xx                                         retryable
-    └── UnexpectedResponseError   a 2xx answer whose body the SDK cannot read
-├── RealtimeError                 a realtime stream refused or lost           (``retryable``)
+├── APIError                      the service answered with an error status
+│   ├── BadRequestError           400, 413, 415, 422: the request was invalid
+│   ├── AuthenticationError       401: no key, or an unknown one
+│   ├── PermissionDeniedError     403: missing scope, or another space's key
+│   ├── NotFoundError             404: unknown job
+│   ├── ConflictError             409: the call is not allowed in the job's status
+│   │   └── JobKilledError        409 ``job_killed``: the job was killed
+│   ├── RateLimitError            429                                         retryable
+│   ├── ServerError               5xx                                         retryable
+│   └── UnexpectedResponseError   a 2xx answer whose body the SDK cannot read
+├── RealtimeError                 a realtime stream refused, or its connection lost
+│                                 (``retryable`` says whether another attempt may work)
 └── DeadlineExceeded              a job call after the run's deadline (the job was failed)
 ```
 

@@ -8,15 +8,17 @@ web framework.
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
+import types
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, Unpack
 
 from .._exceptions import ConfigurationError
 from .auth import MAX_PUSH_BYTES, PushAuth
 from .handlers import UNSET, Handler, make_handler
-from .options import resolve
+from .options import POLL_DEFAULTS, check_names, resolve
 from .runner import ANY_NAME, Runner, check_client
 
 # Only what registering handlers and serving needs is imported here. The API client,
@@ -72,7 +74,7 @@ class EmitPush:
         if client is not None:
             check_client(client)
         self.runner = Runner(
-            options=resolve({}, options, where="EmitPush option"),
+            options=resolve({}, options, where="EmitPush"),
             auth=PushAuth.of(push_secret, push_secret_header),
             max_push_bytes=max_push_bytes,
             client_settings={
@@ -98,7 +100,7 @@ class EmitPush:
         The payload type comes from the annotation (``job: Job[Model]``) or ``payload=``;
         the options override the app's. ``"*"`` takes every job no other handler names.
         """
-        resolved = resolve(self.runner.options, options, where="on_job option")
+        resolved = resolve(self.runner.options, options, where="on_job")
 
         def register(func: F) -> F:
             if name in self.runner.handlers:
@@ -123,9 +125,9 @@ class EmitPush:
         return dict(self.runner.handlers)
 
     @property
-    def options(self) -> JobOptions:
-        """The app's job options: the defaults of every handler."""
-        return self.runner.options
+    def options(self) -> Mapping[str, Any]:
+        """The app's job options (read-only): the defaults of every handler."""
+        return types.MappingProxyType(self.runner.options)
 
     @property
     def push_auth(self) -> PushAuth:
@@ -141,7 +143,7 @@ class EmitPush:
         registering on either afterwards does not change the other.
         """
         check_client(client)
-        bound = object.__new__(EmitPush)
+        bound = copy.copy(self)  # a subclass stays one, with its own attributes
         bound.runner = self.runner.with_client(client)
         return bound
 
@@ -202,6 +204,7 @@ class EmitPush:
         """
         from .polling import run_polling
 
+        check_names(options, POLL_DEFAULTS, "run_polling")  # a typo first, then settings
         self.runner.prepare()
         await run_polling(self.runner, **options)
 

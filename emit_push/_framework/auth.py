@@ -1,6 +1,6 @@
 """Who may push: the secrets a push endpoint accepts, and the size past which it reads no further.
 
-Apart from ``_push`` because an app needs them when it is made, at a cold start, and the
+Apart from ``push`` because an app needs them when it is made, at a cold start, and the
 rest of the push protocol only when a push arrives. No I/O.
 """
 

@@ -5,7 +5,6 @@ time now, how the function ended) and ask here what they mean; then they do it. 
 whole decision table can be read in one place and tested as tables
 (``tests/framework/test_decisions.py``):
 
-- :func:`claim_answer`: a failed claim → the push's answer (``skipped``, 503, 500);
 - :func:`run_deadline` and :func:`wait_budget`: when a run must be over, and how long
   to wait for the function before stopping it;
 - :func:`keepalive_every`: the keepalive period;
@@ -13,6 +12,9 @@ whole decision table can be read in one place and tested as tables
   how the run ended → the next call to make (:class:`Complete`, :class:`Fail`) or the
   :class:`Outcome` to report;
 - :func:`owns_delivery`: whether a never-acknowledged job is still this run's to fail.
+
+What a push whose claim failed is answered (``push.claim_answer``) is decided before any
+run, with the rest of the push protocol: such a push never loads this module.
 """
 
 from __future__ import annotations
@@ -20,18 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from .._exceptions import (
-    APIConnectionError,
-    APIError,
-    ConflictError,
-    EmitError,
-    JobKilledError,
-    NotFoundError,
-    RateLimitError,
-    ServerError,
-    error_message,
-)
-from .push import PushResult
+from .._exceptions import APIError, ConflictError, EmitError, JobKilledError, error_message
 
 if TYPE_CHECKING:
     from .options import JobOptions, KeepaliveInterval
@@ -50,7 +41,6 @@ __all__ = [
     "after_complete",
     "after_fail",
     "after_run",
-    "claim_answer",
     "keepalive_every",
     "owns_delivery",
     "run_deadline",
@@ -117,31 +107,20 @@ class Overran:
 
     worker_stopped: bool = False
 
+    @property
+    def why(self) -> str:
+        """What the job is failed with."""
+        return WORKER_STOPPED if self.worker_stopped else DEADLINE_EXCEEDED
+
+    @property
+    def reason(self) -> str:
+        """The answer's word for it."""
+        return "worker stopped" if self.worker_stopped else DEADLINE_EXCEEDED
+
 
 Ending = Returned | Raised | Killed | Overran
 
 KILLED = Outcome("killed", reason="killed while running")
-
-
-# -- the claim ------------------------------------------------------------------------
-
-
-def claim_answer(job_id: str, name: str | None, error: EmitError) -> PushResult:
-    """The answer to a push whose claim failed with ``error``.
-
-    Lost the race or an unknown job: ``skipped`` (a duplicate costs one claim and never
-    runs twice). The service out of reach: 503, so that the push is sent again. Any other
-    refusal (a key without the worker scope, say): 500, with the service's words.
-    """
-    if isinstance(error, ConflictError):
-        return PushResult("skipped", job_id, name=name, reason="already claimed")
-    if isinstance(error, NotFoundError):
-        return PushResult("skipped", job_id, name=name, reason="no such job")
-    if isinstance(error, APIConnectionError | ServerError | RateLimitError):
-        message = f"emit.run could not be reached to claim the job: {error}"
-        return PushResult.refused(503, "service_unavailable", message, job_id=job_id)
-    message = f"emit.run refused the claim (check the worker's key): {error}"
-    return PushResult.refused(500, "claim_refused", message, job_id=job_id)
 
 
 # -- time -----------------------------------------------------------------------------
@@ -229,9 +208,7 @@ def after_run(ending: Ending, settled: str | None, options: JobOptions) -> Step:
     if isinstance(ending, Killed):
         return KILLED
     if isinstance(ending, Overran):
-        why = WORKER_STOPPED if ending.worker_stopped else DEADLINE_EXCEEDED
-        reason = "worker stopped" if ending.worker_stopped else DEADLINE_EXCEEDED
-        return Fail(why, reason)
+        return Fail(ending.why, ending.reason)
     if isinstance(ending, Raised):
         exc = ending.exception
         keep = exc if options["stop_on_error"] else None

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._exceptions import ConflictError, DeadlineExceeded, EmitError, JobKilledError
 from .decisions import (
-    WORKER_STOPPED,
     Complete,
     Ending,
     Fail,
@@ -169,8 +168,7 @@ async def _run(
 
 async def _stop(overran: Overran, task: asyncio.Task[Any], margin: float, state: RunState) -> None:
     """Stop the function: its next job call raises, and its task is cancelled."""
-    why = WORKER_STOPPED if overran.worker_stopped else "deadline exceeded"
-    state.stopped = DeadlineExceeded(f"{why}; the job was failed")
+    state.stopped = DeadlineExceeded(f"{overran.why}; the job was failed")
     task.cancel()
     await asyncio.wait({task}, timeout=max(margin / 2, 0.1))  # let it wind down, briefly
 
@@ -235,23 +233,20 @@ async def _fail(
 async def _owns_delivery(job: Job[Any], state: RunState, client: AsyncRunner) -> bool:
     from .._wire import endpoints as ep
 
-    since_claim = time.monotonic() - state.claimed_at
-    facts = {
-        "acked": state.acked,
-        "since_claim": since_claim,
-        "timeout_seconds": job.timeout_seconds,
-    }
-    if not owns_delivery(**facts):  # type: ignore[arg-type]
+    def owned(status: str | None = None, attempt_number: int | None = None) -> bool:
+        return owns_delivery(
+            acked=state.acked,
+            since_claim=time.monotonic() - state.claimed_at,
+            timeout_seconds=job.timeout_seconds,
+            status=status,
+            attempt_number=attempt_number,
+            our_attempt=job.attempt_number,
+        )
+
+    if not owned():  # not worth a read
         return False
     details = await client.send(ep.get(job.id))
-    return owns_delivery(
-        acked=state.acked,
-        since_claim=since_claim,
-        timeout_seconds=job.timeout_seconds,
-        status=details.status,
-        attempt_number=details.attempt_number,
-        our_attempt=job.attempt_number,
-    )
+    return owned(details.status, details.attempt_number)
 
 
 async def _error_of(call: Awaitable[Any]) -> EmitError | None:

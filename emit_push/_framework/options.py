@@ -2,15 +2,16 @@
 
 ``JobOptions`` is the one list of the nine per-handler options: ``EmitPush(...)`` takes
 them as the app's defaults, ``on_job(...)`` overrides each, and ``client.workers`` takes
-them with the TypeScript SDK's defaults (``SDK_DEFAULTS``). Every signature reads them
+them with the TypeScript SDK's defaults (``SDK_DEFAULTS``). Their signatures read them
 through ``Unpack[JobOptions]``; :func:`resolve` checks what was given and fills in the
-rest. A handler's options are a complete ``JobOptions``: every key is there.
+rest from ``DEFAULTS``. A handler's options are a complete ``JobOptions``: every key is
+there. ``PollOptions`` (defaults ``POLL_DEFAULTS``) are the polling loop's.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict
 
 from .._exceptions import ConfigurationError
@@ -23,12 +24,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULTS",
+    "POLL_DEFAULTS",
     "SDK_DEFAULTS",
     "JobOptions",
     "KeepaliveInterval",
     "OnError",
     "PollOptions",
     "WorkerOptions",
+    "check_names",
     "resolve",
     "split",
 ]
@@ -114,12 +117,31 @@ def split(options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     return {k: v for k, v in options.items() if k not in loop}, loop
 
 
-def resolve(base: JobOptions, given: Mapping[str, Any], *, where: str = "option") -> JobOptions:
-    """``base`` with ``given`` over it: checked, complete. Raises for an unknown name
-    (``TypeError``, as Python does for a keyword) or a bad value (``ConfigurationError``)."""
-    unknown = sorted(set(given) - set(DEFAULTS))
+POLL_DEFAULTS: Final[PollOptions] = {
+    "types": None,
+    "count": 1,
+    "poll_interval": 1.0,
+    "max_backoff": 15.0,
+    "stop": None,
+    "grace_period": 30.0,
+    "handle_signals": True,
+    "on_done": None,
+}
+
+
+def check_names(
+    given: Iterable[str], known: Collection[str], where: str, what: str = "options"
+) -> None:
+    """``TypeError`` (as Python raises for a keyword) naming the unknown options."""
+    unknown = sorted(set(given) - set(known))
     if unknown:
-        raise TypeError(f"unknown {where} {unknown[0]!r}; the job options are {sorted(DEFAULTS)}")
+        raise TypeError(f"{where}: unknown {what} {unknown}; the {what} are {sorted(known)}")
+
+
+def resolve(base: JobOptions, given: Mapping[str, Any], *, where: str = "on_job") -> JobOptions:
+    """``base`` with ``given`` over it: checked, complete. Raises for an unknown name
+    (``TypeError``) or a bad value (``ConfigurationError``); ``where`` names the call."""
+    check_names(given, DEFAULTS, where, "job options")
     options: JobOptions = {**DEFAULTS, **base, **given}  # type: ignore[typeddict-item]
     _check(options)
     return options

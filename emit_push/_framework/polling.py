@@ -25,11 +25,12 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Unpack
 
 from .._exceptions import AuthenticationError, EmitError, PermissionDeniedError
-from .options import PollOptions
+from .options import POLL_DEFAULTS, check_names
 from .runner import ANY_NAME
 
 if TYPE_CHECKING:
     from .._wire.models import JobDescriptor
+    from .options import PollOptions
     from .push import PushResult
     from .runner import Runner
 
@@ -60,15 +61,11 @@ class Backoff:
 
 async def run_polling(runner: Runner, **options: Unpack[PollOptions]) -> None:
     """Poll and run jobs with ``runner``'s handlers until stopped (see the module docstring)."""
-    types = options.get("types")
-    count = options.get("count", 1)
-    poll_interval = options.get("poll_interval", 1.0)
-    max_backoff = options.get("max_backoff", 15.0)
-    grace_period = options.get("grace_period", 30.0)
-    on_done = options.get("on_done")
-    unknown = sorted(set(options) - PollOptions.__optional_keys__)
-    if unknown:
-        raise TypeError(f"unknown polling option {unknown[0]!r}")
+    check_names(options, POLL_DEFAULTS, "run_polling")
+    given: PollOptions = {**POLL_DEFAULTS, **options}
+    types, count, on_done = given["types"], given["count"], given["on_done"]
+    poll_interval, max_backoff = given["poll_interval"], given["max_backoff"]
+    grace_period = given["grace_period"]
     if not 1 <= count <= MAX_COUNT:
         raise ValueError(f"count must be between 1 and {MAX_COUNT}")
     if poll_interval <= 0 or max_backoff <= 0 or grace_period < 0:
@@ -80,8 +77,8 @@ async def run_polling(runner: Runner, **options: Unpack[PollOptions]) -> None:
     client = runner.client()
     from .._wire.endpoints import poll
 
-    signals = _signals(options.get("handle_signals", True), stopping, abort)
-    with signals, _watch(options.get("stop"), stopping):
+    signals = _signals(given["handle_signals"], stopping, abort)
+    with signals, _watch(given["stop"], stopping):
         log.info("emit-push: polling space %s for %s", client.space_id, names or "every job")
         while not stopping.is_set():
             try:

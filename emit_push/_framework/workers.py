@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Unpack
 
 from .handlers import UNSET
-from .options import SDK_DEFAULTS, split
+from .options import DEFAULTS, POLL_DEFAULTS, SDK_DEFAULTS, check_names, split
 from .runner import ANY_NAME
 
 if TYPE_CHECKING:
@@ -39,18 +39,20 @@ def _body(payload: PushPayload) -> bytes:
 
 
 def _app(
+    where: str,
     on_job: Callable[..., Any],
     push_secret: str | list[str] | None,
     push_secret_header: str,
     options: Mapping[str, Any],
     **settings: Any,
 ) -> EmitPush:
+    """An app whose one (catch-all) handler is ``on_job``, with the SDK's defaults under
+    ``options``; handlers added to it later get ``EmitPush``'s own defaults."""
     from .app import EmitPush
 
-    app = EmitPush(
-        push_secret=push_secret, push_secret_header=push_secret_header, **settings, **SDK_DEFAULTS
-    )
-    app.on_job(ANY_NAME, **options)(on_job)
+    check_names(options, DEFAULTS, where, "job options")  # on_job would take payload=
+    app = EmitPush(push_secret=push_secret, push_secret_header=push_secret_header, **settings)
+    app.on_job(ANY_NAME, **{**SDK_DEFAULTS, **options})(on_job)
     return app
 
 
@@ -75,7 +77,8 @@ class AsyncWorkers:
         handler = client.workers.create_push_handler(resize, push_secret="s3cret")
         result = await handler.handle_push(body, headers)      # or handler.asgi()
         """
-        return _app(on_job, push_secret, push_secret_header, options, client=self._client)
+        where = "create_push_handler"
+        return _app(where, on_job, push_secret, push_secret_header, options, client=self._client)
 
     async def handle_push(
         self,
@@ -105,8 +108,9 @@ class AsyncWorkers:
         running jobs get when stopping, then they are failed back), ``handle_signals``
         and ``on_done`` (sees each job's result); see ``EmitPush.run_polling``.
         """
+        check_names(options, {**DEFAULTS, **POLL_DEFAULTS}, "run_polling")
         job_options, loop = split(options)
-        app = _app(on_job, None, "Authorization", job_options, client=self._client)
+        app = _app("run_polling", on_job, None, "Authorization", job_options, client=self._client)
         await app.run_polling(**loop)
 
 
@@ -131,6 +135,7 @@ class Workers:
         """
         config = self._client.config
         return _app(
+            "create_push_handler",
             on_job,
             push_secret,
             push_secret_header,
@@ -170,6 +175,7 @@ class Workers:
 
         ``stop`` is a ``threading.Event``, to be set from another thread.
         """
+        check_names(options, {**DEFAULTS, **POLL_DEFAULTS}, "run_polling")
         job_options, loop = split(options)
         app = self.create_push_handler(on_job, **job_options)
 

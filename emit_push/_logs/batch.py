@@ -34,7 +34,7 @@ class Batch:
     """Entries taken from the buffer for one request, and the drops to report with them.
 
     A batch is sent as one body, made once: when a send fails it is sent again (or
-    looked for, see ``_delivery``) byte for byte.
+    looked for, see ``delivery``) byte for byte.
     """
 
     entries: list[Entry]

@@ -5,7 +5,7 @@ answer was lost (a dropped connection, a read timeout, a 502 from a gateway afte
 service had stored it) must not simply be sent again. The rule:
 
 1. A batch is sent. The call itself is retried only on failures that prove the service
-   did not process it (connection refused, 429, 503); see ``_retry``.
+   did not process it (connection refused, 429, 503); see ``_wire.retry``.
 2. On any other failure the batch is *in doubt*, and the job's logs are read back:
    ``GET /jobs/:id/logs?after=<cursor>``, where the cursor is the ``lastSeq`` of the last
    batch the service acknowledged (batches go out one at a time, so this one, if stored,
@@ -25,9 +25,9 @@ stored only after the read-back looked, is stored twice. That takes a service sl
 than the client's timeout and a read that overtakes the write; it is the price of never
 losing a batch to a lost answer.
 
-Each function here is a generator in the manner of ``_transport.call_flow``: it yields
+Each function here is a generator in the manner of ``_sdk.transport.call_flow``: it yields
 the ``Call`` to run and is sent the answer, or thrown the ``EmitError`` the call raised.
-The shippers (``_shipping``) drive it with the job's runner, sync or async.
+The shippers (``shipping``) drive it with the job's runner, sync or async.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """The batched job logger: ``job.log.info(...)`` appends to a buffer and returns at once.
 
-A shipper (``_shipping``) sends what is buffered as NDJSON to ``POST /jobs/:id/logs``: as
+A shipper (``shipping``) sends what is buffered as NDJSON to ``POST /jobs/:id/logs``: as
 soon as ``max_batch_size`` entries wait, every ``flush_interval`` seconds, and when the
 job is closed. Batches go out one at a time, in order. A batch the service provably did
 not receive goes back to the front of the buffer; one whose answer was lost is kept whole
-until a read-back tells whether it was stored (``_delivery``), so no batch is stored
+until a read-back tells whether it was stored (``delivery``), so no batch is stored
 twice. After a failed send the shipper waits (``flush_interval``, the service's
 ``Retry-After``, and a backoff growing to 30 s) before it tries again.
 
@@ -19,7 +19,7 @@ is still unreachable when the job is closed (or the
 program exits, or its event loop ends, with the job still open); every loss is counted
 (``job.log.lost``) and reported through the ``emit_push`` Python logger.
 
-This module is the sans-I/O part: the options and the buffer (``_logbatch`` encodes).
+This module is the sans-I/O part: the options and the buffer (``batch`` encodes).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ waits until a retry time (the interval, the service's ``Retry-After``, and a bac
 doubles up to 30 s, whichever is longest), and full-batch wake-ups do not cut that short:
 a service that is down gets a few requests, not one per hundred lines. ``flush`` sends
 what waits now, backoff or not (closing and ``complete`` always try once); batches never
-go out concurrently, so they arrive in order. Each batch goes through ``_delivery``, which
+go out concurrently, so they arrive in order. Each batch goes through ``delivery``, which
 settles lost answers without storing a batch twice.
 
 Lines must not vanish with the job's owner, either: a sync job never closed is flushed at

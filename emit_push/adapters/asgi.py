@@ -24,12 +24,13 @@ if TYPE_CHECKING:
     from .._framework.push import PushResult
     from .._framework.runner import Runner
 
-__all__ = ["LambdaContext", "PushApp", "asgi_app", "remaining_time"]
+__all__ = ["LambdaContext", "asgi_app", "remaining_time"]
 
 
 class PushApp(Protocol):
-    """What is used of an ``EmitPush`` (named so, not imported: ``EmitPush.asgi()`` builds
-    on this module, and the arrow between the two points one way)."""
+    """What is used of an ``EmitPush``. Named here rather than imported: ``EmitPush.asgi()``
+    imports this module (the one import from the framework up to an adapter, for the
+    convenience), and importing ``EmitPush`` back, even for types, would close a circle."""
 
     runner: Runner
 

@@ -115,7 +115,7 @@ def _follow(client: Any, job_id: str, *, quiet: bool = False, after: int | None 
     """
     from .._client import AsyncEmitClient
 
-    config = client._config
+    config = client.config
     printed = after
     status: str | None = None
 

@@ -7,7 +7,6 @@ change of a copy's handlers is here, in one place.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,7 +14,7 @@ from .._client import AsyncEmitClient
 from .._framework.app import EmitPush
 from .._framework.execution import Middleware
 from .._framework.handlers import Handler
-from .._framework.options import DEFAULTS, resolve
+from .._framework.options import DEFAULTS, check_names, resolve
 
 __all__ = ["check_options", "push_headers", "with_client", "with_options"]
 
@@ -35,14 +34,13 @@ def with_client(
 
 def check_options(options: Mapping[str, Any]) -> None:
     """TypeError unless every name is a job option (``on_job``'s, but ``payload``)."""
-    unknown = sorted(set(options) - set(DEFAULTS))
-    if unknown:
-        raise TypeError(f"unknown job options {unknown}; the options are {sorted(DEFAULTS)}")
+    check_names(options, DEFAULTS, "run_handler", "job options")
 
 
 def with_options(bound: EmitPush, handler: Handler, options: Mapping[str, Any]) -> Handler:
     """Override job options of ``handler`` on the copy ``bound``; returns the new handler."""
-    changed = dataclasses.replace(handler, options=resolve(handler.options, options))
+    resolved = resolve(handler.options, options)
+    changed = Handler(handler.name, handler.func, handler.is_async, handler.payload, resolved)
     bound.runner.handlers[handler.name] = changed
     return changed
 

@@ -1,7 +1,7 @@
 """The decision table of a run, as tables: no event loop, no server, no clock.
 
-Each row is one fact a run can meet (a claim error, how the function ended, a call's
-answer) and what it must come to. ``execution`` and ``runner`` only carry these out.
+Each row is one fact a run can meet (how the function ended, a call's answer) and what
+it must come to (a failed claim's answer is the push protocol's: ``test_push.py``). ``execution`` and ``runner`` only carry these out.
 """
 
 from __future__ import annotations
@@ -12,16 +12,11 @@ import pytest
 from emit_push import (
     APIConnectionError,
     APITimeoutError,
-    AuthenticationError,
     BadRequestError,
     ConflictError,
     EmitError,
     JobKilledError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
     ServerError,
-    UnexpectedResponseError,
 )
 from emit_push._framework.decisions import (
     WORKER_STOPPED,
@@ -36,7 +31,6 @@ from emit_push._framework.decisions import (
     after_complete,
     after_fail,
     after_run,
-    claim_answer,
     keepalive_every,
     owns_delivery,
     run_deadline,
@@ -53,32 +47,6 @@ def api(kind: type[EmitError], status: int | None = None, code: str | None = Non
     if kind in (APIConnectionError, APITimeoutError):
         return kind("no answer", method="POST", url="http://127.0.0.1/api/v1/jobs/job_1/claim")
     return kind("refused", status=status, code=code)  # type: ignore[call-arg]
-
-
-# -- the claim ------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("error", "status", "http", "words"),
-    [
-        (api(ConflictError, 409, "invalid_state"), "skipped", 200, "already claimed"),
-        (api(JobKilledError, 409, "job_killed"), "skipped", 200, "already claimed"),
-        (api(NotFoundError, 404), "skipped", 200, "no such job"),
-        (api(APIConnectionError), None, 503, "could not be reached"),
-        (api(APITimeoutError), None, 503, "could not be reached"),
-        (api(ServerError, 502), None, 503, "could not be reached"),
-        (api(RateLimitError, 429), None, 503, "could not be reached"),
-        (api(AuthenticationError, 401), None, 500, "refused the claim"),
-        (api(PermissionDeniedError, 403), None, 500, "refused the claim"),
-        (api(BadRequestError, 400), None, 500, "refused the claim"),
-        (UnexpectedResponseError("bad body"), None, 500, "refused the claim"),
-    ],
-)
-def test_a_failed_claim_is_answered(error: EmitError, status: str, http: int, words: str) -> None:
-    answer = claim_answer("job_1", "resize", error)
-    assert (answer.status, answer.http_status) == (status, http)
-    assert words in (answer.reason or answer.error or "")
-    assert answer.job_id == "job_1"
 
 
 # -- time -----------------------------------------------------------------------------

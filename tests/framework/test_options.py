@@ -23,7 +23,7 @@ from typing_extensions import TypedDict
 
 import emit_push
 import emit_push._framework.app
-from emit_push import EmitPush, Job, LoggerOptions, SyncJob
+from emit_push import AsyncEmitClient, EmitPush, Job, LoggerOptions, SyncJob
 from emit_push.server import EmitServer
 from tests.conftest import SPACE
 from tests.framework.conftest import create, event_types, job, logs, push, worker_client
@@ -528,3 +528,33 @@ async def test_a_mounted_app_takes_pushes_and_answers_health(
     assert runs == [job_id]
     assert (await job(admin, job_id))["result"] == {"via": "mount"}
     assert (await http.get("/health")).status_code == 404  # only under the mount
+
+
+async def test_a_typo_in_run_polling_is_refused_before_the_settings_are_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("EMIT_SPACE_ID", raising=False)
+    app = EmitPush(push_secret=None)  # no space, no key: prepare() would refuse
+    with pytest.raises(TypeError, match=r"run_polling: unknown options \['cout'\]"):
+        await app.run_polling(cout=4)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match=r"on_job: unknown job options \['auto_ak'\]"):
+        app.on_job("x", auto_ak=False)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match=r"EmitPush: unknown job options \['autoack'\]"):
+        EmitPush(autoack=False)  # type: ignore[call-arg]
+
+
+async def test_the_apps_options_are_read_only_and_copies_keep_their_class() -> None:
+    class MyApp(EmitPush):
+        pass
+
+    app = MyApp(space_id=SPACE, api_key="k", base_url="http://127.0.0.1:9/api/v1", max_runtime=5)
+    assert app.options["max_runtime"] == 5
+    with pytest.raises(TypeError):
+        app.options["max_runtime"] = -1  # type: ignore[index]
+    client = AsyncEmitClient(space_id=SPACE, api_key="k", base_url="http://127.0.0.1:9/api/v1")
+    bound = app.with_client(client)
+    assert type(bound) is MyApp
+    assert bound.options["max_runtime"] == 5
+    assert bound.client() is client
+    assert app.runner.given_client is None  # the app itself was not changed
+    await client.aclose()

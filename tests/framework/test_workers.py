@@ -95,3 +95,35 @@ def test_a_push_handler_takes_its_secret_from_the_environment(
         assert not handler.push_auth.accepts({})
         explicit = client.workers.create_push_handler(lambda job: None, push_secret=None)
         assert not explicit.push_auth.enabled  # None: no check, as asked
+
+
+async def test_the_sdk_defaults_are_the_functions_alone(
+    emit: EmitServer, admin: httpx.AsyncClient
+) -> None:
+    """A handler added to a push handler's app later gets EmitPush's defaults (it completes
+    with its return value); only ``on_job`` gets the TypeScript SDK's."""
+    client = worker_client(emit)
+    app = client.workers.create_push_handler(lambda job: "ignored", push_secret=None)
+
+    @app.on_job("resize")
+    async def resize(job: Job) -> dict[str, int]:
+        return {"width": 320}
+
+    named = await create(admin, "resize")
+    other = await create(admin, "anything")
+    for job_id, name in ((named, "resize"), (other, "anything")):
+        body = f'{{"jobId": "{job_id}", "name": "{name}"}}'.encode()
+        assert (await app.handle_push(body, {})).status == "completed"
+    assert (await job(admin, named))["status"] == "completed"
+    assert (await job(admin, other))["status"] == "running"  # left to the function
+    await app.aclose()
+    await client.aclose()
+
+
+def test_unknown_options_are_refused_at_the_call() -> None:
+    client = EmitClient(space_id=SPACE, api_key=WORKER_KEY, base_url="http://127.0.0.1:9/api/v1")
+    with pytest.raises(TypeError, match=r"create_push_handler: unknown job options \['payload'\]"):
+        client.workers.create_push_handler(lambda job: None, payload=int)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match=r"run_polling: unknown options \['cout'\]"):
+        client.workers.run_polling(on_job=lambda job: None, cout=4)  # type: ignore[call-arg]
+    client.close()
