@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 from .._exceptions import (
@@ -49,7 +48,7 @@ class Push(NamedTuple):
     """A push that passed every check: the job to claim, and what it said about it.
 
     (A named tuple: a dataclass's generated methods would be compiled at a Lambda's first
-    push. ``PushResult``, a public type, stays a dataclass.)
+    push.)
     """
 
     job_id: str
@@ -57,25 +56,78 @@ class Push(NamedTuple):
     attempt_number: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+_FIELDS = (
+    "status",
+    "job_id",
+    "http_status",
+    "error",
+    "code",
+    "name",
+    "attempt_number",
+    "reason",
+    "headers",
+)
+
+
 class PushResult:
     """What handling one push came to, and the HTTP answer that says so.
 
     ``status`` is None for a refused push (``http_status`` 4xx, or 503 when the service
     could not be reached to claim); ``error`` then says what was wrong, ``code`` in a word.
-    For a ``failed`` job ``error`` is the error the job was failed with.
+    For a ``failed`` job ``error`` is the error the job was failed with; ``reason`` says
+    why a job was skipped or ignored, or ended as it did (``deadline exceeded``).
+
+    Immutable, compared by its fields. (A plain class: a dataclass's generated methods
+    would be compiled at a Lambda's cold start.)
     """
 
+    __slots__ = _FIELDS
     status: PushStatus | None
-    job_id: str | None = None
-    http_status: int = 200
-    error: str | None = None
-    code: str | None = None
-    name: str | None = None
-    attempt_number: int | None = None
-    reason: str | None = None
-    """Why a job was skipped or ignored, or ended as it did (``deadline exceeded``)."""
-    headers: Mapping[str, str] = field(default_factory=dict)
+    job_id: str | None
+    http_status: int
+    error: str | None
+    code: str | None
+    name: str | None
+    attempt_number: int | None
+    reason: str | None
+    headers: Mapping[str, str]
+
+    def __init__(
+        self,
+        status: PushStatus | None,
+        job_id: str | None = None,
+        http_status: int = 200,
+        error: str | None = None,
+        code: str | None = None,
+        name: str | None = None,
+        attempt_number: int | None = None,
+        reason: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        values = (status, job_id, http_status, error, code, name, attempt_number, reason)
+        for key, value in zip(_FIELDS, (*values, headers or {}), strict=True):
+            object.__setattr__(self, key, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"PushResult is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"PushResult is immutable: cannot delete {name!r}")
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, key) for key in _FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PushResult):
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values()[:-1])  # not the headers: a mapping does not hash
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{key}={getattr(self, key)!r}" for key in _FIELDS)
+        return f"PushResult({shown})"
 
     @classmethod
     def refused(cls, http_status: int, code: str, error: str, **extra: Any) -> PushResult:
