@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Unpack
 
 from .._exceptions import AuthenticationError, EmitError, PermissionDeniedError
-from .options import POLL_DEFAULTS, check_names
+from .options import POLL_DEFAULTS
 from .runner import ANY_NAME
 
 if TYPE_CHECKING:
@@ -60,8 +60,10 @@ class Backoff:
 
 
 async def run_polling(runner: Runner, **options: Unpack[PollOptions]) -> None:
-    """Poll and run jobs with ``runner``'s handlers until stopped (see the module docstring)."""
-    check_names(options, POLL_DEFAULTS, "run_polling")
+    """Poll and run jobs with ``runner``'s handlers until stopped (see the module docstring).
+
+    ``options`` are checked by the caller (``EmitPush.run_polling``).
+    """
     given: PollOptions = {**POLL_DEFAULTS, **options}
     types, count, on_done = given["types"], given["count"], given["on_done"]
     poll_interval, max_backoff = given["poll_interval"], given["max_backoff"]
