@@ -62,6 +62,7 @@ __all__ = [
     "error_from_response",
     "error_from_transport",
     "error_message",
+    "escape_surrogates",
 ]
 
 
@@ -354,8 +355,38 @@ class DeadlineExceeded(EmitError):
 
 
 def error_message(error: str | BaseException) -> str:
-    """What ``fail`` sends for ``error``: the text, or ``Type: text`` for an exception."""
-    if isinstance(error, BaseException):
+    """What ``fail`` sends for ``error``: the text, or ``Type: text`` for an exception.
+
+    Text that UTF-8 cannot hold is written out (see :func:`escape_surrogates`), so the
+    message is exactly what the service stores, and what a read-back shows.
+    """
+    try:
         text = str(error)
-        return f"{type(error).__name__}: {text}" if text else type(error).__name__
-    return str(error)
+    except Exception:  # a broken __str__ must not keep the job from being failed
+        text = f"<unprintable {type(error).__name__} object>"
+    if isinstance(error, BaseException):
+        text = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return escape_surrogates(text)
+
+
+def escape_surrogates(text: str) -> str:
+    """``text`` with each lone surrogate written out as plain text, so UTF-8 can hold it.
+
+    A byte that ``os.fsdecode`` could not decode (U+DC80..U+DCFF) reads as that byte,
+    any other lone surrogate as its code point:
+
+        escape_surrogates(os.fsdecode(b"report-\\xff.csv")) == "report-\\\\xff.csv"
+        escape_surrogates("\\ud800") == "\\\\ud800"
+    """
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return "".join(_written_out(c) if "\ud800" <= c <= "\udfff" else c for c in text)
+    return text
+
+
+def _written_out(char: str) -> str:
+    point = ord(char)
+    if 0xDC80 <= point <= 0xDCFF:
+        return f"\\x{point - 0xDC00:02x}"
+    return f"\\u{point:04x}"

@@ -5,8 +5,10 @@ time now, how the function ended) and ask here what they mean; then they do it. 
 whole decision table can be read in one place and tested as tables
 (``tests/framework/test_decisions.py``):
 
-- :func:`run_deadline` and :func:`wait_budget`: when a run must be over, and how long
-  to wait for the function before stopping it;
+- :func:`run_limit`, :func:`idle_window`, :func:`run_deadline` and :func:`wait_budget`:
+  when a run must be over (a fixed limit, and the service's execution timer, re-armed by
+  the run's progress), and how long to wait for the function before stopping it;
+- :func:`retry_until`: how long the run's calls are retried through transient failures;
 - :func:`keepalive_every`: the keepalive period;
 - :func:`after_ack`, :func:`after_run`, :func:`after_complete`, :func:`after_fail`:
   how the run ended → the next call to make (:class:`Complete`, :class:`Fail`) or the
@@ -42,8 +44,11 @@ __all__ = [
     "after_fail",
     "after_run",
     "keepalive_every",
+    "idle_window",
     "owns_delivery",
+    "retry_until",
     "run_deadline",
+    "run_limit",
     "wait_budget",
 ]
 
@@ -126,28 +131,45 @@ KILLED = Outcome("killed", reason="killed while running")
 # -- time -----------------------------------------------------------------------------
 
 
-def run_deadline(
+def run_limit(
     now: float,
     *,
     deadline: float | None,
     remaining_time: float | None,
     max_runtime: float | None,
-    keepalive_interval: KeepaliveInterval,
-    timeout_seconds: float,
 ) -> float | None:
-    """When a run must be over (a ``time.monotonic()`` value), or None: no limit.
+    """The fixed part of a run's deadline (a ``time.monotonic()`` value), or None.
 
-    The earliest of ``deadline`` (the platform's, as of the push's arrival),
-    ``remaining_time`` and ``max_runtime`` from ``now``, and the job's timeout when
-    keepalives are off (then nothing re-arms the service's execution timer).
+    The earliest of ``deadline`` (the platform's, as of the push's arrival), and
+    ``remaining_time`` and ``max_runtime`` from ``now``. Nothing the run does moves it.
     """
-    limits = [remaining_time, max_runtime]
-    if keepalive_interval is None:
-        limits.append(timeout_seconds)
-    ends = [now + limit for limit in limits if limit is not None]
+    ends = [now + limit for limit in (remaining_time, max_runtime) if limit is not None]
     if deadline is not None:
         ends.append(deadline)
     return min(ends) if ends else None
+
+
+def idle_window(keepalive_interval: KeepaliveInterval, timeout_seconds: float) -> float | None:
+    """The service's execution timer, when the run must watch it itself: with keepalives
+    off nothing re-arms it but the function's own progress, checkpoints and keepalives."""
+    return timeout_seconds if keepalive_interval is None else None
+
+
+def run_deadline(limit: float | None, armed_at: float, idle: float | None) -> float | None:
+    """When a run must be over: ``limit``, or ``idle`` after the service's timer was last
+    re-armed (``armed_at``: the claim, then each accepted progress, checkpoint or
+    keepalive), whichever is earlier; None: no limit."""
+    if idle is None:
+        return limit
+    timer = armed_at + idle
+    return timer if limit is None else min(limit, timer)
+
+
+def retry_until(now: float, deadline: float | None, timeout_seconds: float) -> float:
+    """How long a run's calls are retried through transient failures: until the run's
+    deadline, or without one for the job's timeout (by then the service has given the
+    delivery up, and the job's next attempt is another run's)."""
+    return deadline if deadline is not None else now + timeout_seconds
 
 
 def wait_budget(deadline: float | None, now: float, margin: float) -> float | None:

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
     from .._sdk.claimed import AsyncRunner
 
-__all__ = ["Middleware", "execute", "in_thread"]
+__all__ = ["Middleware", "end", "execute", "in_thread"]
 
 T = TypeVar("T")
 
@@ -105,6 +105,15 @@ async def execute(
             with contextlib.suppress(asyncio.CancelledError):
                 await keepalive
         await job.aclose()  # the logs go out before the answer, on every path
+        end(state, job.id)
+
+
+def end(state: RunState, job_id: str) -> None:
+    """The run is answered: whatever its function does from now on is not sent (a late
+    ``def`` function, one that swallowed its cancellation), log lines included."""
+    state.over = True
+    if state.stopped is None:
+        state.stopped = DeadlineExceeded(f"the run of job {job_id} is over; nothing more is sent")
 
 
 async def _run(
@@ -134,8 +143,14 @@ async def _run(
     aborted = asyncio.ensure_future(abort.wait()) if abort is not None else None
     try:
         waiting = {task} if aborted is None else {task, aborted}
-        timeout = wait_budget(state.deadline, time.monotonic(), margin)
-        await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        while True:
+            timeout = wait_budget(state.deadline, time.monotonic(), margin)
+            done, _ = await asyncio.wait(
+                waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            # Out of time, unless the function's progress re-armed the deadline meanwhile.
+            if done or not wait_budget(state.deadline, time.monotonic(), margin):
+                break
     except asyncio.CancelledError:
         # Our caller is being cancelled (a server shutting down, a stopped loop): stop the
         # function and fail the job back, so that it is not left running until it times out.
@@ -199,8 +214,10 @@ async def _settle(step: Step, job: Job[Any], state: RunState, client: AsyncRunne
 async def _complete(job: Job[Any], result: Any) -> Exception | None:
     import pydantic_core
 
+    from .._wire.calls import jsonable
+
     try:
-        await job.complete(pydantic_core.to_jsonable_python(result))
+        await job.complete(jsonable(result))
     except (EmitError, pydantic_core.PydanticSerializationError) as exc:
         return exc
     return None

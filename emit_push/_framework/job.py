@@ -17,16 +17,17 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from typing_extensions import TypeVar as DefaultTypeVar
 
-from .._exceptions import JobKilledError
+from .._exceptions import DeadlineExceeded, JobKilledError
 from .._sdk.claimed import AsyncClaimedJob, ClaimedJob
 
 if TYPE_CHECKING:
     from .._logs.logger import LoggerOptions
     from .._sdk.claimed import AsyncRunner
+    from .._sdk.client import AsyncClient as Client
     from .._wire.endpoints import Call
     from .._wire.models import JobDescriptor
 
-__all__ = ["Job", "RunState", "SyncJob"]
+__all__ = ["Job", "RunSender", "RunState", "SyncJob"]
 
 P = DefaultTypeVar("P", default=Any)
 T = TypeVar("T")
@@ -36,26 +37,34 @@ class RunState:
     """What the views of one run share: the deadline, and how the run has ended so far."""
 
     # A plain class: a dataclass's generated methods would be built at every cold start.
-    __slots__ = ("acked", "claimed_at", "deadline", "on_killed", "settled", "stopped")
+    __slots__ = (
+        "acked", "armed_at", "claimed_at", "idle", "limit", "on_killed", "over", "settled",
+        "stopped",
+    )  # fmt: skip
 
     def __init__(
         self,
-        deadline: float | None = None,
+        limit: float | None = None,
+        idle: float | None = None,
         settled: str | None = None,
         stopped: BaseException | None = None,
         on_killed: Callable[[], object] = lambda: None,
     ) -> None:
-        self.deadline = deadline
-        """``time.monotonic()`` by which the run must be over; None: no deadline."""
+        self.limit = limit
+        """The fixed part of the deadline (``time.monotonic()``): platform, ``max_runtime``."""
+        self.idle = idle
+        """The service's execution timer, when the run watches it (keepalives off)."""
         self.settled = settled
         """``completed``/``failed``/``killed`` once the handler itself settled the job."""
         self.stopped = stopped
-        """Why the run was stopped (killed, deadline); later calls raise it."""
+        """Why the run was stopped (killed, deadline, over); later calls raise it."""
         self.on_killed = on_killed
-        self.claimed_at = time.monotonic()
+        self.claimed_at = self.armed_at = time.monotonic()
         """About when the job was claimed (the run starts right after)."""
         self.acked = False
         """Whether this run acknowledged the job (``delivered`` → ``running``)."""
+        self.over = False
+        """The run is answered: nothing more is sent for it, log lines included."""
 
     def __repr__(self) -> str:
         return (
@@ -63,8 +72,52 @@ class RunState:
             f"stopped={self.stopped!r})"
         )
 
+    @property
+    def deadline(self) -> float | None:
+        """``time.monotonic()`` by which the run must be over; None: no deadline."""
+        from .decisions import run_deadline  # not at import: a refused push needs no run
+
+        return run_deadline(self.limit, self.armed_at, self.idle)
+
+    def rearm(self, at: float) -> None:
+        """The service accepted a call sent at ``at`` that re-arms its execution timer."""
+        if self.stopped is None and at > self.armed_at:
+            self.armed_at = at
+
     def remaining(self) -> float | None:
-        return None if self.deadline is None else self.deadline - time.monotonic()
+        deadline = self.deadline
+        return None if deadline is None else deadline - time.monotonic()
+
+
+class RunSender:
+    """Sends one run's calls: retried through transient failures until the run's
+    deadline (see ``decisions.retry_until``); once the run is over, refused unsent.
+
+    The job and its logger send through it (``gate``: refused once over); the run's own
+    settling calls go through an ungated one.
+    """
+
+    __slots__ = ("_client", "_gate", "_state", "_timeout")
+
+    def __init__(
+        self, client: Client, state: RunState, timeout_seconds: float, *, gate: bool = True
+    ) -> None:
+        self._client = client
+        self._state = state
+        self._timeout = timeout_seconds
+        self._gate = gate
+
+    def ungated(self) -> RunSender:
+        return RunSender(self._client, self._state, self._timeout, gate=False)
+
+    async def send(self, call: Call[T]) -> T:
+        state = self._state
+        if self._gate and state.over:
+            raise state.stopped or DeadlineExceeded("the run is over")
+        from .decisions import retry_until
+
+        until = retry_until(time.monotonic(), state.deadline, self._timeout)
+        return await self._client.send(call, until=until)
 
 
 class Job(AsyncClaimedJob[P]):
@@ -99,20 +152,40 @@ class Job(AsyncClaimedJob[P]):
         """Seconds left before the deadline (negative once passed), or None."""
         return self._state.remaining()
 
+    async def aclose(self) -> None:
+        """Send every buffered log entry, through transient failures until the run's
+        deadline; what still cannot be sent is counted as lost and warned about."""
+        from .._logs.shipping import TaskShipper
+        from .decisions import retry_until
+
+        shipper = self._core.shipper
+        assert isinstance(shipper, TaskShipper)
+        state, delay = self._state, 0.1
+        until = retry_until(time.monotonic(), state.deadline, self.timeout_seconds)
+        while not state.over and not await shipper.flush():
+            if time.monotonic() + delay >= until:
+                break
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+        await super().aclose()
+
     async def _run(self, call: Call[T]) -> T:
-        if self._state.stopped is not None:
-            raise self._state.stopped
+        state = self._state
+        if state.stopped is not None:
+            raise state.stopped
+        sent_at = time.monotonic()
         try:
             answer = await super()._run(call)
         except JobKilledError as exc:
-            if self._state.stopped is None:
-                self._state.stopped = exc
-                self._state.on_killed()
+            if state.stopped is None:
+                state.stopped = exc
+                state.on_killed()
             raise
-        if call.effect == "ack":
-            self._state.acked = True
+        if call.effect == "ack" or call.effect == "alive":  # the service's timer (re)starts
+            state.acked = state.acked or call.effect == "ack"
+            state.rearm(sent_at)
         elif call.effect is not None:
-            self._state.settled = call.effect
+            state.settled = call.effect
         return answer
 
 

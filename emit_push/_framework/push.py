@@ -23,6 +23,7 @@ from .._exceptions import (
     NotFoundError,
     RateLimitError,
     ServerError,
+    escape_surrogates,
 )
 from .auth import MAX_PUSH_BYTES, PushAuth
 
@@ -149,8 +150,17 @@ class PushResult:
         return body
 
     def http(self) -> tuple[int, list[tuple[str, str]], bytes]:
-        """Status, headers and body bytes of the answer."""
-        content = json.dumps(self.body(), separators=(",", ":"), ensure_ascii=False).encode()
+        """Status, headers and body bytes of the answer.
+
+        Text that UTF-8 cannot hold (a lone surrogate in a push's ``name``, say) is
+        written out as plain text (``escape_surrogates``): the answer is never an error.
+        """
+        body = self.body()
+        try:
+            content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            body = {k: escape_surrogates(v) if isinstance(v, str) else v for k, v in body.items()}
+            content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         headers = [("content-type", "application/json"), *self.headers.items()]
         return self.http_status, headers, content
 

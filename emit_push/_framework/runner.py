@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .auth import PushAuth
     from .execution import Middleware
     from .handlers import Handler
-    from .job import Job
+    from .job import Job, RunState
     from .options import JobOptions
     from .push import Push, PushResult
 
@@ -178,9 +178,13 @@ class Runner:
         if push.name is not None and self.handler_for(push.name) is None:
             reason = f"no handler for {push.name!r} here"
             return PushResult("ignored", push.job_id, name=push.name, reason=reason)
+        client = self.client()
         try:
-            descriptor = await self.client().send(claim(push.job_id))
+            descriptor = await client.send(claim(push.job_id))
         except EmitError as exc:
+            if exc.retryable and await _claimed_already(client, push.job_id, exc):
+                reason = "already claimed (the claim's answer was lost; the job is not pending)"
+                return PushResult("skipped", push.job_id, name=push.name, reason=reason)
             return claim_answer(push.job_id, push.name, exc)
         return await self.run_claimed(descriptor, deadline=deadline, abort=abort)
 
@@ -196,29 +200,29 @@ class Runner:
 
         The run's deadline is the earliest of ``deadline`` (``time.monotonic()``, e.g. the
         platform's limit as of the push's arrival), ``remaining_time`` from now,
-        ``max_runtime`` from now, and the job's timeout when keepalives are off.
+        ``max_runtime`` from now, and, when keepalives are off, the job's timeout from
+        the last progress, checkpoint or keepalive the service accepted.
         """
-        from .decisions import run_deadline
+        from .decisions import idle_window, run_limit
         from .execution import execute
-        from .job import Job, RunState
+        from .job import Job, RunSender, RunState
         from .push import PushResult
 
         handler = self.handler_for(descriptor.name)
         options = handler.options if handler is not None else self.options
-        ends = run_deadline(
+        limit = run_limit(
             time.monotonic(),
             deadline=deadline,
             remaining_time=remaining_time,
             max_runtime=options["max_runtime"],
-            keepalive_interval=options["keepalive_interval"],
-            timeout_seconds=descriptor.timeout_seconds,
         )
-        state = RunState(deadline=ends)
-        client = self.client()
-        job: Job[Any] = Job(client, descriptor, logger=options["logger"], state=state)
+        timeout = descriptor.timeout_seconds
+        state = RunState(limit, idle_window(options["keepalive_interval"], timeout))
+        sender = RunSender(self.client(), state, timeout)
+        job: Job[Any] = Job(sender, descriptor, logger=options["logger"], state=state)
         if handler is None:
-            return await _no_handler(job)
-        outcome = await execute(handler, job, state, client, self.middleware, abort)
+            return await _no_handler(job, state)
+        outcome = await execute(handler, job, state, sender.ungated(), self.middleware, abort)
         if outcome.exception is not None:
             raise outcome.exception
         return PushResult(
@@ -244,8 +248,9 @@ class Runner:
             await client.aclose()
 
 
-async def _no_handler(job: Job[Any]) -> PushResult:
+async def _no_handler(job: Job[Any], state: RunState) -> PushResult:
     """A push without a name claimed a job nobody here handles: fail it, visibly."""
+    from .execution import end
     from .push import PushResult
 
     error = f"no handler for job {job.name!r} at this endpoint"
@@ -257,7 +262,22 @@ async def _no_handler(job: Job[Any]) -> PushResult:
         reason = f"no handler; could not fail the job: {exc}"
     finally:
         await job.aclose()
+        end(state, job.id)
     return PushResult("failed", job.id, name=job.name, error=error, reason=reason)
+
+
+async def _claimed_already(client: AsyncClient, job_id: str, error: EmitError) -> bool:
+    """After a claim of unknown fate: whether the job has left ``pending`` (then the push
+    is decided, and answered ``skipped``; else 503, and the service pushes again)."""
+    from .._wire.endpoints import get
+    from .._wire.retry import unprocessed
+
+    if unprocessed(error):
+        return False
+    try:
+        return (await client.send(get(job_id))).status != "pending"
+    except EmitError:
+        return False  # cannot tell: undecided
 
 
 def check_client(client: object) -> None:

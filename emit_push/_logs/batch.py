@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._exceptions import escape_surrogates
+
 __all__ = ["Batch", "Entry"]
 
 Entry = tuple[float, str, Any, Any, "str | None"]  # ts, level, message, metadata, source
@@ -84,16 +86,12 @@ _second: tuple[int, str] = (-1, "")  # the last second formatted, shared by its 
 
 
 def _escaped(match: re.Match[str]) -> str:
-    # In JSON text `\\` is one backslash: the service stores the escape as plain text.
+    # As `escape_surrogates` writes it, inside JSON text, where `\\` is one backslash: the
+    # service stores the escape as plain text.
     point = ord(match.group())
     if 0xDC80 <= point <= 0xDCFF:  # a byte os.fsdecode could not decode: show the byte
         return f"\\\\x{point - 0xDC00:02x}"
     return f"\\\\u{point:04x}"
-
-
-def _written_out(match: re.Match[str]) -> str:
-    """A lone surrogate as the plain text that ``_escaped`` writes into JSON."""
-    return _escaped(match).replace("\\\\", "\\")
 
 
 def _text(value: object) -> str:
@@ -148,7 +146,7 @@ def _line(ts: float, level: str, message: Any, metadata: Any, source: str | None
         if source is not None:
             source = source if type(source) is str else _text(source)
             if len(source) > MAX_SOURCE // 6:  # written out, an escape takes up to 6
-                source = _LONE_SURROGATE.sub(_written_out, source)[:MAX_SOURCE]
+                source = escape_surrogates(source)[:MAX_SOURCE]
             text += ',"source":' + _encode_json(source)
         if metadata is not None:
             text += ',"metadata":' + _metadata(metadata)

@@ -25,9 +25,10 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import quote, quote_plus, urlencode
+from urllib.parse import quote, urlencode
 
 from .._exceptions import CLOSE_CODES, TRANSIENT_CLOSE_CODES, InvalidInputError, RealtimeError
+from .._wire.redact import redact
 from .events import TERMINAL_TYPES, Connected, RealtimeEvent, parse_event
 from .options import StreamOptions
 
@@ -189,15 +190,6 @@ class Session:
             error.reconnect_in = self.backoff.next()
             return Outcome(error, error.reconnect_in)
         return Outcome(error)
-
-
-def redact(text: str, secret: str | None) -> str:
-    """``text`` without ``secret`` (as is, or URL-encoded as in a query)."""
-    if not secret:
-        return text
-    for form in {secret, quote_plus(secret), quote(secret), quote(secret, safe="")}:
-        text = text.replace(form, "[redacted]")
-    return text
 
 
 _PLAIN_HEADERS = frozenset(

@@ -116,12 +116,13 @@ class Client:
         """The API's base URL, e.g. ``https://emit.run/api/v1``."""
         return self._config.base_url
 
-    def send(self, call: Call[T]) -> T:
+    def send(self, call: Call[T], *, until: float | None = None) -> T:
         """Send one call of ``emit_push._wire.endpoints`` (with retries); its parsed answer.
 
-        Every method of ``jobs`` and of a claimed job is one such call.
+        Every method of ``jobs`` and of a claimed job is one such call. ``until`` (a
+        ``time.monotonic()`` value) keeps retrying past ``max_retries`` until that time.
         """
-        return self._driver.send(call)
+        return self._driver.send(call, until)
 
     def close(self) -> None:
         """Close the HTTP client (unless it was passed in as ``http_client``)."""
@@ -202,12 +203,13 @@ class AsyncClient:
         """The API's base URL, e.g. ``https://emit.run/api/v1``."""
         return self._config.base_url
 
-    async def send(self, call: Call[T]) -> T:
+    async def send(self, call: Call[T], *, until: float | None = None) -> T:
         """Send one call of ``emit_push._wire.endpoints`` (with retries); its parsed answer.
 
-        Every method of ``jobs`` and of a claimed job is one such call.
+        Every method of ``jobs`` and of a claimed job is one such call. ``until`` (a
+        ``time.monotonic()`` value) keeps retrying past ``max_retries`` until that time.
         """
-        return await self._driver.send(call)
+        return await self._driver.send(call, until)
 
     async def aclose(self) -> None:
         """Close the HTTP client (unless it was passed in as ``http_client``)."""

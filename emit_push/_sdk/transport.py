@@ -48,8 +48,18 @@ Flow = Generator[Action, Outcome, T]
 log = logging.getLogger("emit_push")
 
 
-def call_flow(call: Call[T], config: ClientConfig) -> Flow[T]:
-    """Send ``call`` until it succeeds, is not worth retrying, or retries run out."""
+def call_flow(
+    call: Call[T],
+    config: ClientConfig,
+    until: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Flow[T]:
+    """Send ``call`` until it succeeds, is not worth retrying, or retries run out.
+
+    With ``until`` (a ``clock()`` value) the retries are bounded by that time rather than
+    by the policy's ``max_retries``: a running job's calls are sent until the run's
+    deadline, so that a service that is down for a while costs a delay, not the job.
+    """
     url = config.base_url + call.path
     extensions = {} if config.timeout is None else {"timeout": config.timeout.as_dict()}
     headers = dict(config.headers)
@@ -69,7 +79,9 @@ def call_flow(call: Call[T], config: ClientConfig) -> Flow[T]:
         else:
             assert outcome is not None
             error = error_from_transport(outcome, call.method, url)
-        delay = config.retry.delay(call.retry, error, attempt)
+        delay = config.retry.delay(call.retry, error, attempt, persist=until is not None)
+        if delay is not None and until is not None and attempt >= config.retry.max_retries:
+            delay = delay if clock() + delay < until else None
         conflict = isinstance(error, ConflictError)
         # An earlier attempt may have landed: a retry met 409 (its echo?), or an answer
         # was lost and the call would go again. The job tells: one that shows the effect
@@ -151,7 +163,11 @@ def _scrubbed(response: httpx.Response, key: str) -> httpx.Response:
     """An error answer that echoes the key (a misbehaving proxy) loses it here."""
     if response.is_success or key.encode() not in response.content:
         return response
-    content = response.content.replace(key.encode(), b"[redacted]")
+    from .._wire.redact import redact_body
+
+    content = redact_body(response.content, key)
+    if content is response.content:
+        return response
     dropped = {"content-length", "content-encoding", "transfer-encoding"}
     headers = [(k, v) for k, v in response.headers.multi_items() if k not in dropped]
     return httpx.Response(response.status_code, headers=headers, content=content)
@@ -166,9 +182,10 @@ class SyncDriver:
         self.owns_http = owns_http
         self.sleep: Callable[[float], None] = time.sleep
 
-    def send(self, call: Call[T]) -> T:
-        """Send ``call`` (with retries) and return its parsed answer; raises ``EmitError``."""
-        flow = call_flow(call, self.config)
+    def send(self, call: Call[T], until: float | None = None) -> T:
+        """Send ``call`` (with retries, until ``until`` if given: see :func:`call_flow`) and
+        return its parsed answer; raises ``EmitError``."""
+        flow = call_flow(call, self.config, until)
         outcome: Outcome = None
         while True:
             try:
@@ -213,9 +230,10 @@ class AsyncDriver:
         self.owns_http = owns_http
         self.sleep: Callable[[float], Awaitable[None]] = anyio.sleep
 
-    async def send(self, call: Call[T]) -> T:
-        """Send ``call`` (with retries) and return its parsed answer; raises ``EmitError``."""
-        flow = call_flow(call, self.config)
+    async def send(self, call: Call[T], until: float | None = None) -> T:
+        """Send ``call`` (with retries, until ``until`` if given: see :func:`call_flow`) and
+        return its parsed answer; raises ``EmitError``."""
+        flow = call_flow(call, self.config, until)
         outcome: Outcome = None
         while True:
             try:

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pydantic_core
 
-from .._exceptions import InvalidInputError
+from .._exceptions import InvalidInputError, escape_surrogates
 
 if TYPE_CHECKING:
     import httpx
@@ -19,12 +19,13 @@ if TYPE_CHECKING:
     from .models import JobDetails
     from .retry import RetryMode
 
-__all__ = ["Call", "Confirm", "Effect", "encode_json"]
+__all__ = ["Call", "Confirm", "Effect", "encode_json", "jsonable", "without_surrogates"]
 
 T = TypeVar("T", covariant=True)
 
-Effect = Literal["ack", "completed", "failed", "killed"]
-"""What a worker call does to its job when it succeeds."""
+Effect = Literal["ack", "alive", "completed", "failed", "killed"]
+"""What a worker call does to its job when it succeeds (``alive``: re-arms the service's
+execution timer, as progress, checkpoint and keepalive do)."""
 
 
 # Plain classes, not dataclasses: a dataclass's generated methods are compiled when its
@@ -122,11 +123,74 @@ class Call(Generic[T]):
 
 
 def encode_json(value: Any) -> bytes:
-    """JSON bytes for a request body; pydantic models are written with their aliases."""
+    """JSON bytes for a request body; pydantic models are written with their aliases.
+
+    Text that UTF-8 cannot hold (lone surrogates: a file name from ``os.fsdecode``) is
+    written out as plain text, in keys and values alike: ``report-\\xff.csv``. Only a
+    value that fails to encode is searched for it.
+    """
     try:
         return pydantic_core.to_json(value)
-    except pydantic_core.PydanticSerializationError as exc:
-        raise InvalidInputError(f"cannot send as JSON: {exc}") from exc
+    except (pydantic_core.PydanticSerializationError, UnicodeEncodeError) as exc:
+        error: Exception = exc
+    if _surrogates_in(error):
+        try:
+            return pydantic_core.to_json(without_surrogates(value))
+        except (pydantic_core.PydanticSerializationError, ValueError) as exc:
+            error = exc  # something else is wrong with it too: say that
+        except RecursionError:
+            pass  # a cycle
+    raise InvalidInputError(f"cannot send as JSON: {error}") from error
+
+
+def jsonable(value: Any) -> Any:
+    """``pydantic_core.to_jsonable_python(value)`` that does not fail on a lone surrogate
+    (in a key, where that function encodes; strings are left for :func:`encode_json`).
+
+    Raises ``PydanticSerializationError`` for a value JSON cannot hold.
+    """
+    try:
+        return pydantic_core.to_jsonable_python(value)
+    except (pydantic_core.PydanticSerializationError, UnicodeEncodeError) as exc:
+        error: Exception = exc
+    if _surrogates_in(error):
+        try:
+            return pydantic_core.to_jsonable_python(without_surrogates(value))
+        except (pydantic_core.PydanticSerializationError, ValueError) as exc:
+            error = exc  # something else is wrong with it too: say that
+        except RecursionError:
+            pass  # a cycle
+    if isinstance(error, pydantic_core.PydanticSerializationError):
+        raise error
+    raise pydantic_core.PydanticSerializationError(f"cannot encode as UTF-8: {error}") from error
+
+
+def without_surrogates(value: Any) -> Any:
+    """A copy of ``value`` whose strings (keys too) have their lone surrogates written
+    out (``escape_surrogates``); containers, pydantic models and dataclasses are walked,
+    anything else is kept as it is. Raises ``RecursionError`` on a cycle."""
+    if isinstance(value, str):
+        return escape_surrogates(value)
+    if isinstance(value, Mapping):
+        return {without_surrogates(key): without_surrogates(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [without_surrogates(item) for item in value]
+        return tuple(items) if isinstance(value, tuple) else items
+    from pydantic import BaseModel  # the slow path only: a value failed to encode
+
+    if isinstance(value, BaseModel):  # as to_json writes it: by alias
+        return without_surrogates(value.model_dump(by_alias=True))
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = dataclasses.fields(value)
+        return {f.name: without_surrogates(getattr(value, f.name)) for f in fields}
+    return value
+
+
+def _surrogates_in(exc: Exception) -> bool:
+    """Whether encoding failed on a lone surrogate (UTF-8's words for it)."""
+    return isinstance(exc, UnicodeEncodeError) or "surrogates not allowed" in str(exc)
 
 
 def _job_path(job_id: str, action: str = "") -> str:

@@ -282,7 +282,7 @@ def ack(job_id: str, attempt_number: int | None = None) -> Call[JobState]:
 
 def keepalive(job_id: str) -> Call[JobState]:
     """``POST /jobs/:jobId/keepalive``: re-arms the execution timer."""
-    return _worker_call(job_id, "keepalive")
+    return _worker_call(job_id, "keepalive", effect="alive")
 
 
 def progress(
@@ -295,7 +295,7 @@ def progress(
     body: dict[str, Any] = {"percent": percent, "message": message}
     if sub_progress is not None:
         body["subProgress"] = sub_progress
-    return _worker_call(job_id, "progress", body)
+    return _worker_call(job_id, "progress", body, effect="alive")
 
 
 def _object(data: Mapping[str, Any], what: str) -> Mapping[str, Any]:
@@ -308,7 +308,7 @@ def _object(data: Mapping[str, Any], what: str) -> Mapping[str, Any]:
 
 def checkpoint(job_id: str, data: Mapping[str, Any]) -> Call[JobState]:
     """``POST /jobs/:jobId/checkpoint``: stores ``data`` as the job's checkpoint."""
-    return _worker_call(job_id, "checkpoint", _object(data, "checkpoint"))
+    return _worker_call(job_id, "checkpoint", _object(data, "checkpoint"), effect="alive")
 
 
 def event(job_id: str, data: Mapping[str, Any]) -> Call[JobState]:

@@ -58,9 +58,15 @@ class RetryPolicy(NamedTuple):
             f"max_delay={self.max_delay!r}, max_retry_after={self.max_retry_after!r})"
         )
 
-    def delay(self, mode: RetryMode, error: EmitError, attempt: int) -> float | None:
-        """Seconds to wait before retry number ``attempt + 1``, or None to give up."""
-        if attempt >= self.max_retries or not self.may_retry(mode, error):
+    def delay(
+        self, mode: RetryMode, error: EmitError, attempt: int, *, persist: bool = False
+    ) -> float | None:
+        """Seconds to wait before retry number ``attempt + 1``, or None to give up.
+
+        ``persist`` lifts ``max_retries``: the caller bounds the retries by a time instead
+        (a running job's calls go on until the run's deadline).
+        """
+        if (attempt >= self.max_retries and not persist) or not self.may_retry(mode, error):
             return None
         retry_after = error.retry_after if isinstance(error, APIError) else None
         if retry_after is not None:

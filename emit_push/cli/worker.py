@@ -12,6 +12,7 @@ import math
 import os
 from typing import TYPE_CHECKING, Any
 
+from .._exceptions import escape_surrogates
 from .._framework.polling import MAX_COUNT
 from .common import CliError, add_client_flags, client_settings, explained, load_app
 
@@ -96,9 +97,7 @@ async def _work(app: EmitPush, args: argparse.Namespace) -> None:
 
 
 def _report(result: PushResult) -> None:
-    """One line per finished job."""
+    """One line per finished job (text UTF-8 cannot hold written out: never a crash)."""
     why = result.error or result.reason
-    print(
-        f"  {result.name or '?'} {result.job_id}: {result.status}" + (f" ({why})" if why else ""),
-        flush=True,
-    )
+    line = f"  {result.name or '?'} {result.job_id}: {result.status}" + (f" ({why})" if why else "")
+    print(escape_surrogates(line), flush=True)

@@ -135,3 +135,44 @@ def test_worker_takes_the_types_it_names_and_says_each_end(
     assert code == 0
     assert other not in output  # not among its types: left pending
     assert json.loads(run("jobs", "get", other, env=env).stdout)["status"] == "pending"
+
+
+UNDECODABLE = """
+import os
+
+from emit_push import EmitPush, Job
+
+app = EmitPush()
+
+
+@app.on_job("report")
+async def report(job: Job) -> str:
+    name = os.fsdecode(b"report-\\xff.csv")  # a Linux file name that is not UTF-8
+    if job.payload == "bad":
+        raise RuntimeError("cannot open " + name)
+    return "read " + name
+"""
+
+
+def test_worker_fails_a_job_whose_error_utf8_cannot_hold_and_goes_on(
+    tmp_path: Path, env: dict[str, str], processes: list[Process]
+) -> None:
+    (tmp_path / "report.py").write_text(UNDECODABLE)
+    bad = run("jobs", "create", "report", "--payload", '"bad"', "--max-retries", "0", "-q", env=env)
+    good = run("jobs", "create", "report", "--payload", '"good"', "-q", env=env)
+    bad_id, good_id = bad.stdout.strip(), good.stdout.strip()
+    worker = Process(
+        "worker", str(tmp_path / "report.py"), "--count", "2", "--poll-interval", "0.05",
+        env={**env, "EMIT_API_KEY": WORKER_KEY},
+    )  # fmt: skip
+    processes.append(worker)
+    error = "RuntimeError: cannot open report-\\xff.csv"  # the byte, written out
+    worker.wait_for(f"  report {bad_id}: failed ({error})")
+    worker.wait_for(f"  report {good_id}: completed")
+    code, output = worker.stop(signal.SIGTERM)
+    assert code == 0, output
+    assert "Traceback" not in output
+    failed = json.loads(run("jobs", "get", bad_id, env=env).stdout)
+    assert (failed["status"], failed["result"]["error"]) == ("dead", error)
+    done = json.loads(run("jobs", "get", good_id, env=env).stdout)
+    assert (done["status"], done["result"]) == ("completed", "read report-\\xff.csv")

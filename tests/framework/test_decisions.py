@@ -31,9 +31,12 @@ from emit_push._framework.decisions import (
     after_complete,
     after_fail,
     after_run,
+    idle_window,
     keepalive_every,
     owns_delivery,
+    retry_until,
     run_deadline,
+    run_limit,
     wait_budget,
 )
 from emit_push._framework.options import DEFAULTS, JobOptions, resolve
@@ -69,10 +72,35 @@ def test_the_run_deadline_is_the_earliest_limit(
     limits: dict[str, float], keepalive: object, expected: float | None
 ) -> None:
     given = {"deadline": None, "remaining_time": None, "max_runtime": None, **limits}
-    assert (
-        run_deadline(100, keepalive_interval=keepalive, timeout_seconds=30, **given)  # type: ignore[arg-type]
-        == expected
-    )
+    limit = run_limit(100, **given)
+    idle = idle_window(keepalive, 30)  # type: ignore[arg-type]
+    assert run_deadline(limit, 100, idle) == expected
+
+
+@pytest.mark.parametrize(
+    ("limit", "armed_at", "idle", "expected"),
+    [
+        (None, 100, None, None),  # keepalives on: the service's timer is not watched
+        (None, 100, 30, 130),
+        (None, 125, 30, 155),  # re-armed by progress at 125
+        (140, 125, 30, 140),  # re-arming never passes the fixed limit
+        (200, 100, None, 200),
+    ],
+)
+def test_progress_re_arms_the_deadline_up_to_the_fixed_limit(
+    limit: float | None, armed_at: float, idle: float | None, expected: float | None
+) -> None:
+    assert run_deadline(limit, armed_at, idle) == expected
+
+
+@pytest.mark.parametrize(
+    ("now", "deadline", "timeout", "expected"),
+    [(100, 130, 300, 130), (100, None, 300, 400), (100, 90, 300, 90)],
+)
+def test_calls_are_retried_until_the_deadline_or_for_the_jobs_timeout(
+    now: float, deadline: float | None, timeout: float, expected: float
+) -> None:
+    assert retry_until(now, deadline, timeout) == expected
 
 
 @pytest.mark.parametrize(
