@@ -127,14 +127,15 @@ def function_url_event() -> dict[str, Any]:
 
 
 class Stub(BaseHTTPRequestHandler):
-    """The API, as far as a push for an unknown job goes: every request answers 404."""
+    """The API, as far as a push for an unknown job goes: every request answers 404
+    ``job_not_found``, the contract's word for an unknown job."""
 
     requests = 0
 
     def do_POST(self) -> None:
         Stub.requests += 1
         self.rfile.read(int(self.headers.get("content-length") or 0))
-        body = b'{"error":"Job not found","code":"not_found"}'
+        body = b'{"error":"Job not found","code":"job_not_found"}'
         self.send_response(404)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(body)))

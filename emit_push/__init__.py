@@ -46,7 +46,7 @@ if typing.TYPE_CHECKING:  # what type checkers and IDEs read; at run time, __get
         UnexpectedResponseError,
     )
     from ._framework.app import EmitPush, default_app, on_job
-    from ._framework.job import Job, SyncJob
+    from ._framework.job import Job, SyncJob, current_job
     from ._framework.push import PushResult
     from ._logs.logger import JobLogger, LoggerOptions
     from ._realtime.events import (
@@ -133,6 +133,7 @@ __all__ = [
     "SyncJob",
     "UnexpectedResponseError",
     "__version__",
+    "current_job",
     "default_app",
     "on_job",
 ]
@@ -149,7 +150,7 @@ _MODULES = {
         "PermissionDeniedError", "RateLimitError", "RealtimeError", "ServerError",
         "UnexpectedResponseError",
     ),
-    "._framework.job": ("Job", "SyncJob"),
+    "._framework.job": ("Job", "SyncJob", "current_job"),
     "._sdk.claimed": ("AsyncClaimedJob", "ClaimedJob"),
     "._logs.logger": ("JobLogger", "LoggerOptions"),
     "._wire.models": (

@@ -8,6 +8,7 @@ itself. These tests pin the module sets; ``benchmarks/cold_start.py`` measures t
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -44,6 +45,7 @@ DEFERRED = [
     "emit_push._logs.logger",
     "emit_push._wire.models",
     "emit_push._framework.polling",
+    "emit_push._framework.sweep",
     "emit_push._framework.push",
     "emit_push._wire.retry",
     "emit_push._logs.shipping",
@@ -57,10 +59,12 @@ DEFERRED = [
 NOT_FOR_A_REFUSED_CLAIM = [
     "emit_push._framework.decisions",
     "emit_push._framework.execution",
+    "emit_push._framework.tracing",
     "emit_push._logs",
     "emit_push._sdk.jobs",
     "emit_push._wire.models",
     "gzip",
+    "opentelemetry",  # installed here (the dev extra): imported at the first run only
     "pydantic",
 ]
 NEVER = [
@@ -99,6 +103,7 @@ def test_importing_the_lambda_example_defers_the_client_and_never_loads_other_pl
     )
     assert heavy(loaded, DEFERRED) == []
     assert heavy(loaded, NEVER) == []
+    assert heavy(loaded, ["opentelemetry", "emit_push._framework.tracing"]) == []
     # What the Lambda path does need is there: its adapter, and the payload's TypeAdapter.
     assert {"emit_push.adapters.aws_lambda", "mangum", "starlette", "pydantic"} <= loaded
 
@@ -170,6 +175,10 @@ server.shutdown()
         "httpx",
     } <= loaded
     assert heavy(loaded, NOT_FOR_A_REFUSED_CLAIM) == []
+
+
+def test_opentelemetry_is_installed_here_so_that_its_absence_above_means_something() -> None:
+    assert importlib.util.find_spec("opentelemetry.trace") is not None
 
 
 def test_checking_the_settings_needs_no_httpx_for_a_plain_base_url() -> None:

@@ -8,11 +8,12 @@ web framework.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import threading
 import types
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, Unpack
 
 from .._exceptions import ConfigurationError
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from .._sdk.settings import ApiKey
     from .execution import Middleware
     from .options import JobOptions, PollOptions
+    from .polling import PollingLoop
     from .push import PushResult
 
 __all__ = ["ANY_NAME", "EmitPush", "default_app", "on_job"]
@@ -45,6 +47,10 @@ class EmitPush:
     ``EMIT_BASE_URL`` and ``EMIT_PUSH_SECRET`` (comma-separated for rotation). Job options
     given here (``JobOptions``: ``auto_ack``, ``auto_complete``, ``keepalive_interval``,
     ``max_runtime``...) are the defaults of every handler; ``on_job`` can override each.
+    ``sweep_every`` (seconds) makes the app's lifespan run a sweep that often (see
+    ``sweep``): for long-running servers whose jobs come only by push. With
+    ``opentelemetry-api`` installed (``emit-push[otel]``) each run is an OpenTelemetry
+    span; ``tracing=False`` makes none (and never imports it).
 
         app = EmitPush()
 
@@ -67,8 +73,19 @@ class EmitPush:
         push_secret_header: str = "Authorization",
         client: AsyncClient | None = None,
         max_push_bytes: int = MAX_PUSH_BYTES,
+        sweep_every: float | None = None,
+        tracing: bool = True,
         **options: Unpack[JobOptions],
     ) -> None:
+        if sweep_every is not None and not (
+            isinstance(sweep_every, int | float)
+            and not isinstance(sweep_every, bool)
+            and 0 < sweep_every < float("inf")
+        ):
+            raise ConfigurationError("sweep_every must be a positive number of seconds, or None")
+        self.sweep_every = sweep_every
+        """Seconds between two sweeps in the app's lifespan (``lifespan()``); None: none."""
+        self._polling: set[PollingLoop] = set()  # the app's loops running now (for aclose)
         if push_secret is UNSET:
             push_secret = os.environ.get("EMIT_PUSH_SECRET") or None
         if client is not None:
@@ -86,6 +103,12 @@ class EmitPush:
             client=client,
         )
         """What serves pushes with these handlers: adapters and workers drive it."""
+        if not isinstance(tracing, bool):
+            raise ConfigurationError("tracing must be True or False")
+        if not tracing:
+            from .tracing import disable
+
+            disable(self.runner)
 
     def __repr__(self) -> str:
         return f"EmitPush(handlers={sorted(self.runner.handlers)!r})"
@@ -145,6 +168,7 @@ class EmitPush:
         check_client(client)
         bound = copy.copy(self)  # a subclass stays one, with its own attributes
         bound.runner = self.runner.with_client(client)
+        bound._polling = set()
         return bound
 
     def client(self) -> AsyncClient:
@@ -152,13 +176,22 @@ class EmitPush:
         return self.runner.client()
 
     async def aclose(self, grace_period: float = 30.0) -> None:
-        """Stop: background runs get ``grace_period`` seconds, then are stopped and failed
-        back (so they retry); then the clients this app made are closed.
+        """Stop: this app's polling loops (on this event loop) and background runs get
+        ``grace_period`` seconds, then their jobs are stopped and failed back (so they
+        retry); then the clients this app made are closed.
 
         Call it from your app's shutdown (e.g. FastAPI's lifespan) when you mount
         ``app.asgi(background=True)``: mounted apps get no lifespan events of their own.
         """
-        await self.runner.aclose(grace_period)
+        import asyncio
+        import time
+
+        started = time.monotonic()
+        here = asyncio.get_running_loop()
+        loops = [loop for loop in self._polling if loop.event_loop is here]
+        if loops:  # a cancelled loop included: it fails its jobs back before the clients close
+            await asyncio.gather(*(loop.stop(grace_period) for loop in loops))
+        await self.runner.aclose(max(grace_period - (time.monotonic() - started), 0))
 
     # -- serving --------------------------------------------------------------------
 
@@ -192,6 +225,64 @@ class EmitPush:
             return checked
         return await self.runner.run_push(checked, deadline=deadline)
 
+    async def sweep(
+        self,
+        *,
+        max_jobs: int = 10,
+        remaining_time: float | None = None,
+        deadline: float | None = None,
+    ) -> list[PushResult]:
+        """Run pending jobs of this app's handlers whose push never came: a lost push
+        costs a delay, not the job.
+
+        One pass: claims (through ``poll``) and runs one job at a time, exactly as a push
+        would, until none is pending, ``max_jobs`` have run, or less than 5 s are left of
+        ``remaining_time`` (or before ``deadline``, a ``time.monotonic()`` value), which
+        also bounds each run. Claims decide: a push arriving for the same job meanwhile is
+        answered ``skipped``. A failed poll ends the pass (it goes to ``on_error`` with no
+        job; ``stop_on_error`` raises it). Returns each run's result, in order.
+
+            results = await app.sweep()     # on a schedule; on Lambda, see template.yaml
+        """
+        import time
+
+        from .sweep import sweep
+
+        if remaining_time is not None:
+            ends = time.monotonic() + remaining_time
+            deadline = ends if deadline is None else min(deadline, ends)
+        self.runner.prepare()
+        return await sweep(self.runner, max_jobs=max_jobs, deadline=deadline)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, grace_period: float = 30.0) -> AsyncIterator[None]:
+        """The app's life in a server: sweeps every ``sweep_every`` seconds (when set)
+        while inside; on exit, the sweep's job and background runs get ``grace_period``
+        seconds, then are stopped and failed back, and the clients are closed (``aclose``).
+
+        ``app.asgi()`` runs it in its own lifespan; mounted in another app (which gets the
+        lifespan events), enter it from that app's:
+
+            api = FastAPI(lifespan=lambda _: app.lifespan())
+            api.mount("/emit", app.asgi())
+        """
+        import time
+
+        sweeper = None
+        if self.sweep_every is not None:
+            from .sweep import Sweeper
+
+            self.runner.prepare()
+            sweeper = Sweeper(self.runner, self.sweep_every)
+            sweeper.start()
+        try:
+            yield
+        finally:
+            started = time.monotonic()
+            if sweeper is not None:
+                await sweeper.stop(grace_period)  # before the clients close
+            await self.aclose(max(grace_period - (time.monotonic() - started), 0))
+
     async def run_polling(self, **options: Unpack[PollOptions]) -> None:
         """Run the handlers as a polling worker until stopped (SIGTERM, SIGINT, ``stop``).
 
@@ -200,13 +291,20 @@ class EmitPush:
         to ``max_backoff``. On stop, running jobs get ``grace_period`` seconds, then are
         stopped and failed back so they retry. ``on_done`` sees each job's result.
 
+        A failed poll goes to the app's ``on_error`` with ``None`` for the job, and the
+        loop backs off and polls again; with the app's ``stop_on_error`` it ends, raising
+        the error (a refused key always does). Cancelling the task that runs the loop
+        stops its functions at once, and the cancellation returns once each of its jobs
+        has been failed back (within the handlers' ``deadline_margin`` + 10 s);
+        ``aclose()`` stops the app's loops as ``stop`` does, and waits for them.
+
             asyncio.run(app.run_polling(count=4))
         """
         from .polling import run_polling
 
         check_names(options, POLL_DEFAULTS, "run_polling")  # a typo first, then settings
         self.runner.prepare()
-        await run_polling(self.runner, **options)
+        await run_polling(self.runner, running=self._polling, **options)
 
     def asgi(self, *, background: bool = False, grace_period: float = 30.0) -> Starlette:
         """A Starlette app: POST ``/`` takes pushes, GET ``/health`` answers; mount it anywhere.

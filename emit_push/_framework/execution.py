@@ -25,7 +25,13 @@ import typing
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .._exceptions import ConflictError, DeadlineExceeded, EmitError, JobKilledError
+from .._exceptions import (
+    ConflictError,
+    DeadlineExceeded,
+    EmitError,
+    JobKilledError,
+    error_message,
+)
 from .decisions import (
     Complete,
     Ending,
@@ -57,6 +63,7 @@ __all__ = ["Middleware", "end", "execute", "in_thread"]
 T = TypeVar("T")
 
 log = logging.getLogger("emit_push")
+run_log = logging.getLogger("emit_push.run")
 
 Middleware = Callable[[Job[Any], Callable[[], Awaitable[Any]]], Awaitable[Any]]
 """``async def middleware(job, call_next)``: wraps every run; ``await call_next()`` runs
@@ -125,6 +132,8 @@ async def _run(
     abort: asyncio.Event | None,
 ) -> Ending:
     """Run the function as a task until it ends, is killed, overruns or is aborted."""
+    if abort is not None and abort.is_set():  # the worker stopped while the job was acked
+        return Overran(worker_stopped=True)
     margin = handler.options["deadline_margin"]
     view: Job[Any] | SyncJob[Any] = (
         job if handler.is_async else SyncJob(job, asyncio.get_running_loop())
@@ -138,7 +147,19 @@ async def _run(
     chain: Callable[[], Awaitable[Any]] = call_handler
     for layer in reversed(middleware):
         chain = functools.partial(layer, job, chain)
-    task: asyncio.Task[Any] = asyncio.ensure_future(chain())
+    # The function's task (and its thread) know their job: ``current_job()``, and the
+    # ``logging`` records they make go to the job's logs (``_logs.bridge``).
+    from .._logs.bridge import Capture, current, install_capture
+    from .._logs.logger import LoggerOptions
+
+    level = (handler.options["logger"] or LoggerOptions()).capture_level
+    if level is not None:
+        install_capture()
+    token = current.set(Capture(view, job.log, level))
+    try:
+        task: asyncio.Task[Any] = asyncio.ensure_future(chain())
+    finally:
+        current.reset(token)
     state.on_killed = task.cancel
     aborted = asyncio.ensure_future(abort.wait()) if abort is not None else None
     try:
@@ -176,9 +197,28 @@ async def _run(
     except JobKilledError:
         return Killed()
     except Exception as exc:
+        _report(job, exc)
         await _on_error(handler, job, view, exc)
         return Raised(exc)
     return Returned(value)
+
+
+def _report(job: Job[Any], exc: Exception) -> None:
+    """A function raised: its traceback to the process's log, and to the job's own logs
+    (an ``error`` line, sent before the fail); the fail says ``Type: message``."""
+    from .._logs.bridge import bounded_traceback
+    from .._logs.logger import OWN_SOURCE
+
+    extra = {
+        "emit_job_id": job.id,
+        "emit_job_name": job.name,
+        "emit_job_attempt": job.attempt_number,
+    }
+    run_log.error(
+        "job %s %s (attempt %d) raised %s",
+        job.name, job.id, job.attempt_number, error_message(exc), exc_info=exc, extra=extra,
+    )  # fmt: skip
+    job.log.error(bounded_traceback(exc), source=OWN_SOURCE)
 
 
 async def _stop(overran: Overran, task: asyncio.Task[Any], margin: float, state: RunState) -> None:

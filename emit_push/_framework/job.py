@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .._wire.endpoints import Call
     from .._wire.models import JobDescriptor
 
-__all__ = ["Job", "RunSender", "RunState", "SyncJob"]
+__all__ = ["Job", "RunSender", "RunState", "SyncJob", "current_job"]
 
 P = DefaultTypeVar("P", default=Any)
 T = TypeVar("T")
@@ -115,9 +115,11 @@ class RunSender:
         if self._gate and state.over:
             raise state.stopped or DeadlineExceeded("the run is over")
         from .decisions import retry_until
+        from .tracing import call_span
 
         until = retry_until(time.monotonic(), state.deadline, self._timeout)
-        return await self._client.send(call, until=until)
+        with call_span(call, self._client):  # a child of the run's span, when traced
+            return await self._client.send(call, until=until)
 
 
 class Job(AsyncClaimedJob[P]):
@@ -270,3 +272,15 @@ def _wall(state: RunState) -> datetime | None:
     if remaining is None:
         return None
     return datetime.fromtimestamp(time.time() + remaining, UTC)
+
+
+def current_job() -> Job[Any] | SyncJob[Any] | None:
+    """The job whose function is running here (in its task, or its thread), or None.
+
+    For code the handler calls that was not handed the job: a helper that wants to log
+    to it, or to report progress. It is the object the handler itself received.
+    """
+    from .._logs.bridge import current
+
+    target = current.get()
+    return None if target is None else target.job

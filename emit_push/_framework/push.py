@@ -37,6 +37,8 @@ __all__ = [
     "claim_answer",
 ]
 
+API_SUFFIX = "/api/v1"
+
 PushStatus = Literal["completed", "failed", "killed", "skipped", "ignored", "accepted"]
 """How a push ended (``accepted``: queued to run after the answer, in background mode)."""
 
@@ -214,17 +216,27 @@ def check_push(
     return Push(job_id, name, attempt)
 
 
-def claim_answer(job_id: str, name: str | None, error: EmitError) -> PushResult:
+def claim_answer(
+    job_id: str, name: str | None, error: EmitError, *, no_api_at: str | None = None
+) -> PushResult:
     """The answer to a push whose claim failed with ``error``.
 
     Lost the race or an unknown job: ``skipped`` (a duplicate costs one claim and never
     runs twice). The service out of reach: 503, so that the push is sent again. Any other
-    refusal (a key without the worker scope, say): 500, with the service's words.
+    refusal (a key without the worker scope, say): 500, with the service's words. A 404
+    from a base URL where the API is not (``no_api_at``: the caller found every path
+    unknown there) is a misconfiguration: 500, with the fix.
     """
     if isinstance(error, ConflictError):
         return PushResult("skipped", job_id, name=name, reason="already claimed")
     if isinstance(error, NotFoundError):
-        return PushResult("skipped", job_id, name=name, reason="no such job")
+        if no_api_at is None:
+            return PushResult("skipped", job_id, name=name, reason="no such job")
+        message = (
+            f"emit.run's API is not at {no_api_at} (every path answers 404): check that"
+            f" EMIT_BASE_URL ends in {API_SUFFIX}"
+        )
+        return PushResult.refused(500, "no_api_here", message, job_id=job_id)
     if isinstance(error, APIConnectionError | ServerError | RateLimitError):
         message = f"emit.run could not be reached to claim the job: {error}"
         return PushResult.refused(503, "service_unavailable", message, job_id=job_id)

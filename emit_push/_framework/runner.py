@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._exceptions import ConfigurationError, EmitError
+from .._exceptions import ConfigurationError, EmitError, NotFoundError
 
 if TYPE_CHECKING:
     from .._sdk.client import AsyncClient
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .execution import Middleware
     from .handlers import Handler
     from .job import Job, RunState
+    from .notices import Notices
     from .options import JobOptions
     from .push import Push, PushResult
 
@@ -70,6 +71,8 @@ class Runner:
         self._prepared = False
         self._background: set[asyncio.Task[PushResult]] = set()
         self._abort: asyncio.Event | None = None
+        self.notices: Notices | None = None
+        """Warnings about refused pushes, rate-limited (made at the first)."""
 
     def with_client(self, client: AsyncClient) -> Runner:
         """A copy whose calls go through ``client``; handlers and middleware are copied."""
@@ -146,9 +149,31 @@ class Runner:
 
         self.serving()
         lowered = {key.lower(): value for key, value in headers.items()}
-        return check_push(
+        checked = check_push(
             body, lowered, auth=self.auth, space_id=self.space_id, max_bytes=self.max_push_bytes
         )
+        if not isinstance(checked, tuple):  # refused: say so in the process's log too
+            self._refused(checked)
+        return checked
+
+    def _refused(self, result: PushResult) -> None:
+        from .notices import Notices
+
+        if self.notices is None:
+            self.notices = Notices()
+        if result.http_status == 401:
+            self.notices.warn(
+                "secret",
+                "emit-push: push refused (401): %s. Fix: set the same secret as EMIT_PUSH_SECRET"
+                " in the space's push settings, as a custom header named %s",
+                result.error, self.auth.header,
+            )  # fmt: skip
+        else:
+            self.notices.warn(
+                f"push-{result.http_status}",
+                "emit-push: push refused (%d %s): %s",
+                result.http_status, result.code, result.error,
+            )  # fmt: skip
 
     def start(self, push: Push, *, deadline: float | None = None) -> PushResult:
         """Run a checked push after answering it (background mode); the answer is 202."""
@@ -173,20 +198,52 @@ class Runner:
     ) -> PushResult:
         """Claim and run the job of a checked push; ``deadline`` is ``time.monotonic()``."""
         from .._wire.endpoints import claim
-        from .push import PushResult, claim_answer
+        from .push import PushResult
 
         if push.name is not None and self.handler_for(push.name) is None:
             reason = f"no handler for {push.name!r} here"
             return PushResult("ignored", push.job_id, name=push.name, reason=reason)
         client = self.client()
+        call, started = claim(push.job_id), time.time_ns()  # its span is made with the run's
         try:
-            descriptor = await client.send(claim(push.job_id))
+            descriptor = await client.send(call)
         except EmitError as exc:
             if exc.retryable and await _claimed_already(client, push.job_id, exc):
                 reason = "already claimed (the claim's answer was lost; the job is not pending)"
                 return PushResult("skipped", push.job_id, name=push.name, reason=reason)
-            return claim_answer(push.job_id, push.name, exc)
-        return await self.run_claimed(descriptor, deadline=deadline, abort=abort)
+            no_api = isinstance(exc, NotFoundError) and await _no_api_at(client, exc)
+            result = self._claim_failed(push, exc, client.base_url if no_api else None)
+            if result.status is None:  # refused, not a duplicate: a span says so
+                from .tracing import claim_refused
+
+                claim_refused(self, call, client, started, exc)
+            return result
+        from .tracing import claimed  # not before: a duplicate push needs none of it
+
+        with claimed(self, push.job_id, call, client, started):
+            return await self.run_claimed(descriptor, deadline=deadline, abort=abort)
+
+    def _claim_failed(self, push: Push, error: EmitError, no_api_at: str | None) -> PushResult:
+        """The answer to a push whose claim failed; a refusal is also a warning, with the
+        fix (rate-limited: a flood of pushes must not flood the log)."""
+        from .notices import Notices
+        from .push import claim_answer
+
+        result = claim_answer(push.job_id, push.name, error, no_api_at=no_api_at)
+        if result.status is None:
+            fix = {
+                "service_unavailable": "the push is answered 503, so emit.run sends it again;"
+                " check EMIT_BASE_URL and this host's network",
+                "claim_refused": "use a key with the jobs:worker scope (EMIT_API_KEY)",
+            }.get(result.code or "", "")
+            if self.notices is None:
+                self.notices = Notices()
+            self.notices.warn(
+                result.code or "claim",
+                "emit-push: cannot claim job %s: %s%s",
+                push.job_id, result.error, f". Fix: {fix}" if fix else "",
+            )  # fmt: skip
+        return result
 
     async def run_claimed(
         self,
@@ -203,6 +260,7 @@ class Runner:
         ``max_runtime`` from now, and, when keepalives are off, the job's timeout from
         the last progress, checkpoint or keepalive the service accepted.
         """
+        from . import tracing
         from .decisions import idle_window, run_limit
         from .execution import execute
         from .job import Job, RunSender, RunState
@@ -220,9 +278,14 @@ class Runner:
         state = RunState(limit, idle_window(options["keepalive_interval"], timeout))
         sender = RunSender(self.client(), state, timeout)
         job: Job[Any] = Job(sender, descriptor, logger=options["logger"], state=state)
-        if handler is None:
-            return await _no_handler(job, state)
-        outcome = await execute(handler, job, state, sender.ungated(), self.middleware, abort)
+        with tracing.run_span(self, descriptor) as span:  # current while the run lasts
+            if handler is None:
+                result = await _no_handler(job, state)
+                span.outcome("failed", result.error, result.reason)
+                return result
+            layers = span.middleware(self.middleware)  # the first records an exception
+            outcome = await execute(handler, job, state, sender.ungated(), layers, abort)
+            span.outcome(outcome.status, outcome.error, outcome.reason)
         if outcome.exception is not None:
             raise outcome.exception
         return PushResult(
@@ -264,6 +327,22 @@ async def _no_handler(job: Job[Any], state: RunState) -> PushResult:
         await job.aclose()
         end(state, job.id)
     return PushResult("failed", job.id, name=job.name, error=error, reason=reason)
+
+
+async def _no_api_at(client: AsyncClient, error: EmitError) -> bool:
+    """After a claim answered 404: whether the base URL is wrong rather than the job
+    unknown. Told by a call that needs no job: listing the space's jobs answers 404 too."""
+    from .._wire.endpoints import list_jobs
+
+    if error.code == "job_not_found":  # the service's word for an unknown job
+        return False
+    try:
+        await client.send(list_jobs(client.space_id, None, 1, None))
+    except NotFoundError:
+        return True
+    except EmitError:
+        return False  # cannot tell: the job, then
+    return False
 
 
 async def _claimed_already(client: AsyncClient, job_id: str, error: EmitError) -> bool:

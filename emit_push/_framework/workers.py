@@ -5,29 +5,44 @@ name goes to it); ``handle_push(payload, on_job=...)`` handles one push you rece
 yourself; ``run_polling(on_job=...)`` polls for jobs. All are ``EmitPush`` underneath;
 job options are ``on_job``'s (``JobOptions``), with the TypeScript SDK's defaults
 (``SDK_DEFAULTS``: the function completes the job itself, no keepalives unless asked).
+Every call goes through the client: the sync ``EmitClient``'s in threads
+(``ThreadedClient``), so its headers, timeout, retries and transport all apply.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Unpack
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack, cast
 
+import httpx
+
+from .._sdk.client import AsyncClient
 from .handlers import UNSET
 from .options import DEFAULTS, POLL_DEFAULTS, SDK_DEFAULTS, check_names, split
 from .runner import ANY_NAME
 
 if TYPE_CHECKING:
-    from .._sdk.client import AsyncClient, Client
+    from .._sdk.client import Client
+    from .._sdk.jobs import AsyncJobs
+    from .._sdk.transport import AsyncDriver
+    from .._wire.endpoints import Call
     from .app import EmitPush
     from .options import JobOptions, WorkerOptions
     from .push import PushResult
 
-__all__ = ["AsyncWorkers", "Workers"]
+__all__ = ["AsyncWorkers", "ThreadedClient", "Workers"]
+
+T = TypeVar("T")
 
 PushPayload = Mapping[str, Any] | bytes | str
 """A push as received: its parsed JSON body, or the raw body."""
+
+LOOP_OPTIONS = ("on_error", "stop_on_error")
+"""The job options that ``run_polling`` also gives its loop: a failed poll goes to
+``on_error`` (with no job), and ``stop_on_error`` ends the loop with it."""
 
 
 def _body(payload: PushPayload) -> bytes:
@@ -44,16 +59,91 @@ def _app(
     push_secret: str | list[str] | None,
     push_secret_header: str,
     options: Mapping[str, Any],
-    **settings: Any,
+    client: AsyncClient,
+    app_options: Mapping[str, Any] | None = None,
 ) -> EmitPush:
-    """An app whose one (catch-all) handler is ``on_job``, with the SDK's defaults under
-    ``options``; handlers added to it later get ``EmitPush``'s own defaults."""
+    """An app on ``client`` whose one (catch-all) handler is ``on_job``, with the SDK's
+    defaults under ``options``; handlers added to it later get ``EmitPush``'s own
+    defaults (and ``app_options``)."""
     from .app import EmitPush
 
     check_names(options, DEFAULTS, where, "job options")  # on_job would take payload=
-    app = EmitPush(push_secret=push_secret, push_secret_header=push_secret_header, **settings)
+    app = EmitPush(
+        push_secret=push_secret,
+        push_secret_header=push_secret_header,
+        client=client,
+        **(app_options or {}),
+    )
     app.on_job(ANY_NAME, **{**SDK_DEFAULTS, **options})(on_job)
     return app
+
+
+def _polling_app(
+    on_job: Callable[..., Any], options: Mapping[str, Any], client: AsyncClient
+) -> tuple[EmitPush, dict[str, Any]]:
+    """The app ``run_polling`` runs, and the loop's options. The app is the loop's own,
+    so the function's ``on_error`` and ``stop_on_error`` are the loop's too."""
+    check_names(options, {**DEFAULTS, **POLL_DEFAULTS}, "run_polling")
+    job_options, loop = split(options)
+    app_options = {name: job_options[name] for name in LOOP_OPTIONS if name in job_options}
+    app = _app("run_polling", on_job, None, "Authorization", job_options, client, app_options)
+    return app, loop
+
+
+class ThreadedClient(AsyncClient):
+    """An ``AsyncClient`` that sends every call through a sync ``Client``, in a thread.
+
+    So the sync ``client.workers`` run on the client's own configuration, whole: its
+    headers, timeout, retries, transport or ``http_client``, and key function. No HTTP
+    runs on an event loop, so one serves every loop (each sync ``handle_push`` runs one of
+    its own). Closing it leaves the sync client open: whoever made that closes it.
+    """
+
+    def __init__(self, client: Client) -> None:
+        config = client.config
+        super().__init__(
+            space_id=config.space_id,
+            api_key=config.api_key,
+            base_url=config.base_url,
+            api_key_header=config.api_key_header,
+            headers=config.headers,
+            timeout=config.timeout,
+            max_retries=config.retry.max_retries,
+            transport=_NoTransport(),
+        )
+        self._threads = _InThreads(client)
+
+    @functools.cached_property
+    def jobs(self) -> AsyncJobs:
+        """Create, read and work jobs (through the sync client too)."""
+        from .._sdk.jobs import AsyncJobs
+
+        return AsyncJobs(cast("AsyncDriver", self._threads))
+
+    async def send(self, call: Call[T], *, until: float | None = None) -> T:
+        """Send ``call`` with the sync client (its retries included), in a thread."""
+        return await self._threads.send(call, until)
+
+
+class _InThreads:
+    """A driver (see ``_sdk.transport``) that sends with a sync client, in threads."""
+
+    def __init__(self, client: Client) -> None:
+        self.config = client.config
+        self._client = client
+
+    async def send(self, call: Call[T], until: float | None = None) -> T:
+        return await asyncio.to_thread(self._client.send, call, until=until)
+
+    async def aclose(self) -> None:
+        """Nothing: the sync client is its maker's to close."""
+
+
+class _NoTransport(httpx.AsyncBaseTransport):
+    """The HTTP a ``ThreadedClient`` never sends on an event loop."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("a ThreadedClient sends through its sync client")
 
 
 class AsyncWorkers:
@@ -78,7 +168,7 @@ class AsyncWorkers:
         result = await handler.handle_push(body, headers)      # or handler.asgi()
         """
         where = "create_push_handler"
-        return _app(where, on_job, push_secret, push_secret_header, options, client=self._client)
+        return _app(where, on_job, push_secret, push_secret_header, options, self._client)
 
     async def handle_push(
         self,
@@ -106,19 +196,27 @@ class AsyncWorkers:
 
         Options and defaults as the TypeScript SDK's, plus ``grace_period`` (seconds
         running jobs get when stopping, then they are failed back), ``handle_signals``
-        and ``on_done`` (sees each job's result); see ``EmitPush.run_polling``.
+        and ``on_done`` (sees each job's result); see ``EmitPush.run_polling``. As in the
+        TypeScript SDK, a failed poll goes to ``on_error`` with ``None`` for the job and
+        the loop backs off and polls again, or, with ``stop_on_error``, ends raising it.
         """
-        check_names(options, {**DEFAULTS, **POLL_DEFAULTS}, "run_polling")
-        job_options, loop = split(options)
-        app = _app("run_polling", on_job, None, "Authorization", job_options, client=self._client)
+        app, loop = _polling_app(on_job, options, self._client)
         await app.run_polling(**loop)
 
 
 class Workers:
-    """``EmitClient.workers``: the same, for sync code (each push runs an event loop)."""
+    """``EmitClient.workers``: the same, for sync code (each push runs an event loop).
+
+    Every call goes through the client itself (in threads): its headers, timeout,
+    retries and transport apply to the workers' calls as to its own.
+    """
 
     def __init__(self, client: Client) -> None:
         self._client = client
+
+    @functools.cached_property
+    def _threaded(self) -> ThreadedClient:
+        return ThreadedClient(self._client)
 
     def create_push_handler(
         self,
@@ -128,23 +226,13 @@ class Workers:
         push_secret_header: str = "Authorization",
         **options: Unpack[JobOptions],
     ) -> EmitPush:
-        """An ``EmitPush`` with this client's settings that runs ``on_job`` for every job.
+        """An ``EmitPush`` on this client that runs ``on_job`` for every job.
 
-        Its calls go through its own async client (one per event loop), since pushes are
-        handled on an event loop: serve it with ``handler.asgi()`` or an adapter.
+        Pushes are handled on an event loop: serve it with ``handler.asgi()`` or an
+        adapter. Its calls go through this client, in threads, on any loop.
         """
-        config = self._client.config
-        return _app(
-            "create_push_handler",
-            on_job,
-            push_secret,
-            push_secret_header,
-            options,
-            space_id=config.space_id,
-            api_key=config.api_key,
-            base_url=config.base_url,
-            api_key_header=config.api_key_header,
-        )
+        where = "create_push_handler"
+        return _app(where, on_job, push_secret, push_secret_header, options, self._threaded)
 
     def handle_push(
         self,
@@ -175,9 +263,7 @@ class Workers:
 
         ``stop`` is a ``threading.Event``, to be set from another thread.
         """
-        check_names(options, {**DEFAULTS, **POLL_DEFAULTS}, "run_polling")
-        job_options, loop = split(options)
-        app = self.create_push_handler(on_job, **job_options)
+        app, loop = _polling_app(on_job, options, self._threaded)
 
         async def run() -> None:
             try:

@@ -35,7 +35,10 @@ from typing import Any
 from .._exceptions import APIError, ConfigurationError, EmitError
 from .batch import Batch, Entry
 
-__all__ = ["START", "WAKE", "Batch", "JobLogger", "LogBuffer", "LoggerOptions"]
+__all__ = ["OWN_SOURCE", "START", "WAKE", "Batch", "JobLogger", "LogBuffer", "LoggerOptions"]
+
+OWN_SOURCE = "emit-push"
+"""The ``source`` of the lines emit-push writes itself (reported separately to ``logging``)."""
 
 START = 1  # the buffer was idle: start a shipper
 WAKE = 2  # a full batch waits: send it now
@@ -60,6 +63,12 @@ class LoggerOptions:
     """Send batches with ``Content-Encoding: gzip``."""
     source: str | None = None
     """Default ``source`` of every entry."""
+    echo_level: int | None = logging.INFO
+    """Lines at or above this ``logging`` level are also records of the ``emit_push.job``
+    logger, with the job's id, name and attempt; None: never (see ``bridge``)."""
+    capture_level: int | None = logging.INFO
+    """``logging`` records at or above this level, made while the job's function runs,
+    are appended to the job's logs; None: never (see ``bridge``)."""
 
     def __post_init__(self) -> None:
         if not self.flush_interval > 0:
@@ -229,16 +238,23 @@ class JobLogger:
         job.log.info("resized", metadata={"width": 640}, source="resizer")
     """
 
-    __slots__ = ("_buffer", "_notify", "_source")
+    __slots__ = ("_buffer", "_echo", "_notify", "_source")
 
     def __init__(
-        self, buffer: LogBuffer, notify: Callable[[int], None], source: str | None = None
+        self,
+        buffer: LogBuffer,
+        notify: Callable[[int], None],
+        source: str | None = None,
+        echo: Callable[[str, str, Any], None] | None = None,
     ) -> None:
         self._buffer = buffer
         self._notify = notify
         self._source = source
+        self._echo = echo
 
-    def _add(self, level: str, message: str, metadata: Any, source: str | None) -> None:
+    def _add(
+        self, level: str, message: str, metadata: Any, source: str | None, echo: bool = True
+    ) -> None:
         try:
             if type(metadata) is dict:
                 metadata = metadata.copy()  # later changes by the caller must not show
@@ -247,6 +263,8 @@ class JobLogger:
             )
             if signal:
                 self._notify(signal)
+            if echo and self._echo is not None and source != OWN_SOURCE:
+                self._echo(level, message, metadata)
         except Exception:  # never into user code
             log.debug("job.log failed", exc_info=True)
 

@@ -50,6 +50,7 @@ class JobCore:
         options: LoggerOptions | None,
         shipper_type: type[ThreadShipper] | type[TaskShipper],
     ) -> None:
+        from .._logs.bridge import echo
         from .._logs.delivery import LogCursor, deliver
         from .._logs.logger import JobLogger, LogBuffer, LoggerOptions
 
@@ -64,7 +65,8 @@ class JobCore:
         self.shipper = shipper_type(
             buffer, runner.send, delivery, options.flush_interval, f"emit-log-{job_id}"
         )
-        self.log = JobLogger(buffer, self.shipper.notify, options.source)
+        repeat = echo(job_id, descriptor.name, descriptor.attempt_number, options.echo_level)
+        self.log = JobLogger(buffer, self.shipper.notify, options.source, repeat)
         self.killed = False
 
 

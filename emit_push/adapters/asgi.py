@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from contextlib import AbstractAsyncContextManager
 
     from .._framework.push import PushResult
     from .._framework.runner import Runner
@@ -38,7 +39,7 @@ class PushApp(Protocol):
         self, body: bytes, headers: Mapping[str, str], *, deadline: float | None = None
     ) -> PushResult: ...
 
-    async def aclose(self, grace_period: float = 30.0) -> None: ...
+    def lifespan(self, grace_period: float = 30.0) -> AbstractAsyncContextManager[None]: ...
 
 
 class LambdaContext(Protocol):
@@ -65,8 +66,10 @@ def asgi_app(
 
     ``background=True`` answers 202 once the push is checked and runs the job after the
     answer: for long-lived servers only (a serverless platform freezes after answering).
-    At shutdown, background runs get ``grace_period`` seconds, then are stopped and failed
-    back (mounted in another app, call ``await app.aclose()`` from its shutdown instead).
+    Its lifespan is the app's (``EmitPush.lifespan``): sweeps every ``sweep_every``
+    seconds when set; at shutdown, background runs get ``grace_period`` seconds, then are
+    stopped and failed back (mounted in another app, enter ``app.lifespan()`` from that
+    app's lifespan, or call ``await app.aclose()`` from its shutdown, instead).
     ``any_path=True`` takes pushes POSTed to any path (a function is its own endpoint,
     whatever route or stage API Gateway puts in front of it).
     """
@@ -79,20 +82,21 @@ def asgi_app(
         remaining = remaining_time(request.scope.get("aws.context"))
         deadline = None if remaining is None else time.monotonic() + remaining
         body = await _body(request, app)
-        if not background:
-            return _answer(await app.handle_push(body, request.headers, deadline=deadline))
-        checked = app.runner.check(body, request.headers)
-        if not isinstance(checked, Push):
-            return _answer(checked)
-        return _answer(app.runner.start(checked, deadline=deadline))
+        with _trace_context(request.headers):  # a push's traceparent: linked to its run
+            if not background:
+                return _answer(await app.handle_push(body, request.headers, deadline=deadline))
+            checked = app.runner.check(body, request.headers)
+            if not isinstance(checked, Push):
+                return _answer(checked)
+            return _answer(app.runner.start(checked, deadline=deadline))
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        yield
-        await app.aclose(grace_period)
+        async with app.lifespan(grace_period):  # sweeps, if asked; then aclose
+            yield
 
     push_path = "/{path:path}" if any_path else "/"
     return Starlette(
@@ -115,6 +119,14 @@ async def _body(request: Request, app: PushApp) -> bytes:
         if size > limit:
             break
     return b"".join(chunks)
+
+
+def _trace_context(headers: Mapping[str, str]) -> contextlib.AbstractContextManager[object]:
+    if "traceparent" not in headers:  # case-insensitive: Starlette's headers
+        return contextlib.nullcontext()
+    from .._framework.tracing import incoming  # only then
+
+    return incoming(headers)
 
 
 def _answer(result: PushResult) -> Response:

@@ -9,6 +9,11 @@ the first invocation), and of the invoking thread at each invocation: Mangum fin
 from any thread, with no deprecated implicit loop creation (which Python 3.14 removes).
 ``EmitPush`` keeps one API client (one connection pool) per loop, so warm invocations
 reuse both. The context's remaining time sets the run's deadline.
+
+A scheduled event (EventBridge: ``"source": "aws.events"``, ``"detail-type": "Scheduled
+Event"``; ``template.yaml`` sends one a minute) is no request: it runs ``app.sweep()``
+within the invocation's remaining time, so jobs whose push was lost still run, and
+answers what ran. Only such an event loads the sweep.
 """
 
 from __future__ import annotations
@@ -20,9 +25,9 @@ from typing import Any
 from mangum import Mangum
 
 from .._framework.app import EmitPush, default_app
-from .asgi import LambdaContext, asgi_app
+from .asgi import LambdaContext, asgi_app, remaining_time
 
-__all__ = ["LambdaContext", "lambda_handler"]
+__all__ = ["LambdaContext", "is_scheduled", "lambda_handler"]
 
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
@@ -48,7 +53,19 @@ def lambda_handler(app: EmitPush | None = None) -> LambdaHandler:
         if loop is None or loop.is_closed():
             loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)  # where Mangum looks for it
+        if is_scheduled(event):
+            results = loop.run_until_complete(app.sweep(remaining_time=remaining_time(context)))
+            return {"swept": [result.body() for result in results]}
         response: dict[str, Any] = adapter(event, context)  # type: ignore[arg-type]
         return response
 
     return handler
+
+
+def is_scheduled(event: object) -> bool:
+    """Whether ``event`` is an EventBridge schedule's (a sweep), not a request."""
+    return (
+        isinstance(event, dict)
+        and event.get("source") == "aws.events"
+        and event.get("detail-type") == "Scheduled Event"
+    )

@@ -11,6 +11,7 @@ platform sets it, bounds the run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 import time
@@ -54,12 +55,22 @@ def http_function(app: EmitPush | None = None) -> HttpFunction:
         # No more than it takes to refuse it, whether its length is declared or chunked.
         body = _read_at_most(request.stream, app.runner.max_push_bytes + 1)
         headers = dict(request.headers.items())
-        result = loop.run(app.handle_push(body, headers, deadline=deadline))
+        # A traceparent is linked to the run: the loop's task copies this thread's context.
+        with _trace_context(headers):
+            result = loop.run(app.handle_push(body, headers, deadline=deadline))
         status, answer_headers, content = result.http()
         return content, status, dict(answer_headers)
 
     function.__name__ = "emit_push_http_function"
     return function
+
+
+def _trace_context(headers: Mapping[str, str]) -> contextlib.AbstractContextManager[object]:
+    if not any(name.lower() == "traceparent" for name in headers):
+        return contextlib.nullcontext()
+    from .._framework.tracing import incoming  # only then
+
+    return incoming(headers)
 
 
 def _read_at_most(stream: Stream, limit: int) -> bytes:

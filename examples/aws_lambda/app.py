@@ -3,7 +3,10 @@
     sam build && sam deploy --guided     # then paste the PushUrl output into emit's push
                                          # settings, with Authorization: Bearer <secret>
 
-The handler below is what ``template.yaml`` points at (``Handler: app.handler``).
+The handler below is what ``template.yaml`` points at (``Handler: app.handler``). It
+also takes the template's once-a-minute EventBridge schedule: such an invocation runs
+``app.sweep()``, so a job whose push was lost still runs (``EmitSweep=DISABLED`` turns
+the schedule off).
 """
 
 from __future__ import annotations

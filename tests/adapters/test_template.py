@@ -85,6 +85,7 @@ def test_parameters_feed_the_environment_and_secrets_are_no_echo(template: dict[
         "EmitApiKey": True,
         "EmitPushSecret": True,
         "EmitBaseUrl": False,
+        "EmitSweep": False,
     }
     assert params["EmitBaseUrl"]["Default"] == "https://emit.run/api/v1"
     (function,) = template["Resources"].values()
@@ -94,6 +95,24 @@ def test_parameters_feed_the_environment_and_secrets_are_no_echo(template: dict[
         "EMIT_PUSH_SECRET": {"Ref": "EmitPushSecret"},
         "EMIT_BASE_URL": {"Ref": "EmitBaseUrl"},
     }
+
+
+def test_a_schedule_sweeps_every_minute_and_is_on_by_default(template: dict[str, Any]) -> None:
+    """Lost pushes: an EventBridge schedule invokes the function with a "Scheduled Event",
+    which the Lambda adapter runs as a sweep; one parameter turns it off."""
+    (function,) = template["Resources"].values()
+    events = function["Properties"]["Events"]
+    schedules = [e for e in events.values() if e["Type"] == "Schedule"]
+    assert len(schedules) == 1
+    props = schedules[0]["Properties"]
+    assert props["Schedule"] == "rate(1 minute)"
+    assert props["State"] == {"Ref": "EmitSweep"}
+    assert "Enabled" not in props  # State decides (SAM takes one or the other)
+    switch = template["Parameters"]["EmitSweep"]
+    assert (switch["Default"], sorted(switch["AllowedValues"])) == (
+        "ENABLED",
+        ["DISABLED", "ENABLED"],
+    )
 
 
 def test_outputs_give_the_push_url_and_the_function_arn(template: dict[str, Any]) -> None:

@@ -155,7 +155,11 @@ async def test_an_exception_fails_the_job_and_the_retry_succeeds(
     second = await push(app, job_id, "flaky")
     assert (second.status, second.attempt_number) == ("completed", 1)
     assert (await job(admin, job_id))["result"] == {"attempt": 1}
-    assert await logs(admin, job_id) == ["attempt 0", "attempt 1"]
+    lines = await logs(admin, job_id)
+    assert lines[0] == "attempt 0"
+    assert lines[1].startswith("Traceback")
+    assert lines[1].endswith("ValueError: flaky upstream")
+    assert lines[2:] == ["attempt 1"]
 
 
 async def test_a_kill_stops_the_function_and_nothing_more_is_sent(
@@ -469,7 +473,10 @@ async def test_stop_on_error_reraises_after_failing(
     with pytest.raises(RuntimeError, match="boom"):
         await push(app, job_id, "boom")
     assert (await job(admin, job_id))["attemptNumber"] == 1
-    assert await logs(admin, job_id) == ["about to fail"]
+    lines = await logs(admin, job_id)
+    assert lines[0] == "about to fail"
+    assert lines[1].endswith("RuntimeError: boom")
+    assert len(lines) == 2
 
 
 async def test_middleware_wraps_every_run_in_order(

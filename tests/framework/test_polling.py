@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import threading
@@ -21,12 +22,14 @@ from emit_push import (
     EmitPush,
     Job,
     PushResult,
+    ServerError,
     SyncJob,
 )
 from emit_push._framework.polling import Backoff
 from emit_push.server import EmitServer
 from tests.conftest import ADMIN_KEY, SPACE, WORKER_KEY, LiveServer
 from tests.framework.conftest import BASE, create, event_types, job, logs, worker_client
+from tests.waiting import eventually
 
 MakeApp = Callable[..., EmitPush]
 
@@ -310,3 +313,202 @@ async def test_stop_on_error_waits_for_the_rest_of_the_round(
         await asyncio.wait_for(app.run_polling(count=2, poll_interval=0.01), 10)
     assert (await job(admin, slow_id))["status"] == "completed"  # not abandoned mid-run
     assert (await job(admin, fail_id))["status"] == "pending"  # failed, to be retried
+
+
+class FailingPolls(httpx.AsyncBaseTransport):
+    """The in-process server, but the first ``failures`` polls are answered 503."""
+
+    def __init__(self, emit: EmitServer, failures: int) -> None:
+        self.inner = httpx.ASGITransport(app=emit.app)
+        self.failures = failures
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/jobs/poll") and self.failures > 0:
+            self.failures -= 1
+            return httpx.Response(503, json={"error": "try again", "code": "unavailable"})
+        return await self.inner.handle_async_request(request)
+
+
+async def test_client_workers_poll_errors_reach_on_error_and_the_loop_goes_on(
+    emit: EmitServer, admin: httpx.AsyncClient
+) -> None:
+    client = worker_client(emit, transport=FailingPolls(emit, failures=3))
+    errors: list[tuple[BaseException, Any]] = []
+    stop = asyncio.Event()
+
+    async def on_error(exc: BaseException, job: Any) -> None:  # an async one is awaited
+        errors.append((exc, job))
+
+    async def work(job: Job) -> None:
+        await job.complete({"ok": True})
+        stop.set()
+
+    job_id = await create(admin, "email")
+    await asyncio.wait_for(
+        client.workers.run_polling(
+            on_job=work, on_error=on_error, poll_interval=0.01, max_backoff=0.05, stop=stop
+        ),
+        10,
+    )
+    assert [(type(exc), job) for exc, job in errors] == [(ServerError, None)] * 3
+    assert (await job(admin, job_id))["status"] == "completed"  # it backed off and went on
+    await client.aclose()
+
+
+async def test_client_workers_stop_on_error_ends_the_loop_with_a_poll_error(
+    emit: EmitServer, admin: httpx.AsyncClient
+) -> None:
+    client = worker_client(emit, transport=FailingPolls(emit, failures=1))
+    job_id = await create(admin, "email")
+    ran: list[str] = []
+    with pytest.raises(ServerError, match="try again"):
+        await asyncio.wait_for(
+            client.workers.run_polling(
+                on_job=lambda job: ran.append(job.id), stop_on_error=True, poll_interval=0.01
+            ),
+            5,
+        )
+    assert ran == []
+    assert (await job(admin, job_id))["status"] == "pending"
+    await client.aclose()
+
+
+async def test_cancelling_the_loop_fails_its_running_job_back_before_it_returns(
+    emit: EmitServer, admin: httpx.AsyncClient, kind: str
+) -> None:
+    """The cancellation returns once the job is failed back, so the client can be closed at
+    once; the function, stopped, cannot complete the job afterwards (even one that
+    swallows its cancellation)."""
+    client = worker_client(emit)
+    app = EmitPush(client=client, push_secret=None)
+    started = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    release = threading.Event()
+    late: list[BaseException] = []
+    if kind == "async":
+
+        @app.on_job("stuck")
+        async def stuck(job: Job) -> str:
+            started.set()
+            with contextlib.suppress(asyncio.CancelledError):  # swallowed: then it
+                await asyncio.sleep(30)  # tries to complete the job anyway
+            try:
+                await job.complete({"late": True})
+            except Exception as exc:
+                late.append(exc)
+            return "late"
+    else:
+
+        @app.on_job("stuck")
+        def stuck_sync(job: SyncJob) -> str:
+            loop.call_soon_threadsafe(started.set)
+            release.wait(30)
+            try:
+                job.complete({"late": True})
+            except Exception as exc:
+                late.append(exc)
+            return "late"
+
+    job_id = await create(admin, "stuck", maxRetries=2)
+    worker = asyncio.create_task(app.run_polling(poll_interval=0.01, handle_signals=False))
+    await started.wait()
+    worker.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await worker
+    await client.aclose()  # right away: the fail-back must be done by now
+    document = await job(admin, job_id)
+    assert (document["status"], document["attemptNumber"]) == ("pending", 1)  # retries now
+    retried = [e for e in document["events"] if e["type"] == "retried"]
+    assert [e["data"]["error"] for e in retried] == ["the worker stopped before the job finished"]
+    release.set()
+    await eventually(lambda: late, message="the stopped function's late complete")
+    assert (await job(admin, job_id))["status"] == "pending"  # the late complete was refused
+
+
+class HeldPolls(httpx.AsyncBaseTransport):
+    """The in-process server, but a poll's answer is held back until ``release`` is set."""
+
+    def __init__(self, emit: EmitServer) -> None:
+        self.inner = httpx.ASGITransport(app=emit.app)
+        self.answered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.url.path.endswith("/jobs/poll"):
+            await response.aread()
+            if response.json()["jobs"]:
+                self.answered.set()
+                await self.release.wait()
+        return response
+
+
+async def test_cancelling_the_loop_mid_poll_gives_the_delivered_jobs_back_unrun(
+    emit: EmitServer, admin: httpx.AsyncClient
+) -> None:
+    transport = HeldPolls(emit)
+    client = worker_client(emit, transport=transport)
+    app = EmitPush(client=client, push_secret=None)
+    ran: list[str] = []
+    app.on_job("email")(lambda job: ran.append(job.id))
+    job_id = await create(admin, "email", maxRetries=1)
+    worker = asyncio.create_task(app.run_polling(poll_interval=0.01, handle_signals=False))
+    await transport.answered.wait()  # the server has delivered the job to this loop
+    worker.cancel()  # reaches the loop while its poll's answer is held back
+    transport.release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await worker
+    await client.aclose()
+    document = await job(admin, job_id)
+    assert (document["status"], document["attemptNumber"]) == ("pending", 1)  # not delivered
+    assert ran == []
+
+
+async def test_aclose_stops_the_apps_loops_before_closing_even_one_just_cancelled(
+    emit: EmitServer, admin: httpx.AsyncClient
+) -> None:
+    client = worker_client(emit)
+    app = EmitPush(client=client, push_secret=None)
+    started = asyncio.Event()
+
+    @app.on_job("stuck")
+    async def stuck(job: Job) -> None:
+        started.set()
+        await asyncio.sleep(30)
+
+    other = app.with_client(client).run_polling(types="other", handle_signals=False)
+    idle = asyncio.create_task(other)
+    stuck_id = await create(admin, "stuck", maxRetries=1)
+    worker = asyncio.create_task(app.run_polling(poll_interval=0.01, handle_signals=False))
+    await started.wait()
+    worker.cancel()  # not awaited: aclose must still let it fail its job back first
+    await app.aclose(grace_period=0.1)
+    assert worker.cancelled()
+    await client.aclose()
+    document = await job(admin, stuck_id)
+    assert (document["status"], document["attemptNumber"]) == ("pending", 1)
+    assert not idle.done()  # another app's loop (with_client): not this app's to stop
+    idle.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await idle
+
+
+async def test_aclose_stops_a_running_loop_gracefully(
+    make_app: MakeApp, admin: httpx.AsyncClient
+) -> None:
+    app = make_app()
+    started = asyncio.Event()
+
+    @app.on_job("slowish")
+    async def slowish(job: Job) -> str:
+        started.set()
+        await asyncio.sleep(0.1)
+        return "finished in the grace period"
+
+    job_id = await create(admin, "slowish")
+    worker = asyncio.create_task(app.run_polling(handle_signals=False))
+    await started.wait()
+    await app.aclose(grace_period=5)
+    assert worker.done()
+    await worker  # returned, not cancelled
+    assert (await job(admin, job_id))["status"] == "completed"

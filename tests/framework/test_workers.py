@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+
 import httpx
 import pytest
 
-from emit_push import EmitClient, Job, SyncJob
+from emit_push import EmitClient, Job, RateLimitError, SyncJob
 from emit_push.server import EmitServer
 from tests.conftest import ADMIN_KEY, SPACE, WORKER_KEY, LiveServer
 from tests.framework.conftest import create, job, worker_client
@@ -127,3 +129,68 @@ def test_unknown_options_are_refused_at_the_call() -> None:
     with pytest.raises(TypeError, match=r"run_polling: unknown options \['cout'\]"):
         client.workers.run_polling(on_job=lambda job: None, cout=4)  # type: ignore[call-arg]
     client.close()
+
+
+class Recording(httpx.BaseTransport):
+    """A sync transport that records every request; the first poll is answered 429."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.requests: list[httpx.Request] = []
+        self.throttle = 1
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if request.url.path.endswith("/jobs/poll") and self.throttle:
+            self.throttle -= 1
+            return httpx.Response(429, json={"error": "slow down", "code": "rate_limited"})
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_sync_workers_use_the_clients_headers_timeout_retries_and_transport(
+    live_server: LiveServer,
+) -> None:
+    transport = Recording()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    with httpx.Client(base_url=live_server.base_url, headers={"x-api-key": ADMIN_KEY}) as admin:
+        polled, pushed = (
+            admin.post(f"/spaces/{SPACE}/jobs", json={"name": name, "payload": [2, n]}).json()["id"]
+            for name, n in (("sum", 3), ("add", 4))  # the loop takes only "sum"
+        )
+        with EmitClient(
+            space_id=SPACE,
+            api_key=WORKER_KEY,
+            base_url=live_server.base_url,
+            headers={"x-deployment": "blue"},
+            timeout=7,
+            max_retries=0,
+            transport=transport,
+        ) as client:
+
+            def total(job: SyncJob) -> None:
+                job.complete(sum(job.payload))
+                if job.id == polled:
+                    stop.set()
+
+            client.workers.run_polling(
+                on_job=total,
+                types="sum",
+                count=1,
+                on_error=lambda exc, job: errors.append(exc),
+                poll_interval=0.01,
+                stop=stop,
+                handle_signals=False,
+            )
+            result = client.workers.handle_push({"jobId": pushed}, on_job=total)
+        assert result.status == "completed"
+        assert [admin.get(f"/jobs/{i}").json()["result"] for i in (polled, pushed)] == [5, 6]
+    assert [type(exc) for exc in errors] == [RateLimitError]  # max_retries=0: not retried
+    calls = {request.url.path.rsplit("/", 1)[-1] for request in transport.requests}
+    assert {"poll", "ack", "complete", "claim"} <= calls  # the polled job's and the pushed one's
+    assert {r.headers["x-deployment"] for r in transport.requests} == {"blue"}
+    timeouts = {tuple(r.extensions["timeout"].items()) for r in transport.requests}
+    assert timeouts == {tuple(httpx.Timeout(7).as_dict().items())}

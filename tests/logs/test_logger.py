@@ -302,7 +302,12 @@ async def test_overflow_is_counted_and_reported_and_the_rest_arrives(offline: Sd
     sink = LogSink()
     sink.refuse = 10**9  # the service is down while the job logs
     job = await _job(
-        offline, sink, flush_interval=0.01, max_batch_size=100, max_buffered_entries=300
+        offline,
+        sink,
+        flush_interval=0.01,
+        max_batch_size=100,
+        max_buffered_entries=300,
+        echo_level=None,  # the producer at full speed: far faster than the shipper
     )
     for n in range(1000):
         job.log.info(str(n))

@@ -136,7 +136,11 @@ def test_an_exception_fails_the_job_and_the_retry_push_succeeds(
     status, body = runtime.push(pushed(job_id, f"flaky-{kind}"))
     assert (body["status"], body["attemptNumber"]) == ("completed", 1)
     assert admin.get(f"/jobs/{job_id}").json()["result"] == {"attempt": 1}
-    assert logs(admin, job_id) == ["attempt 0", "attempt 1"]
+    first, traceback, *rest = logs(admin, job_id)
+    assert (first, rest) == ("attempt 0", ["attempt 1"])
+    # The job's own logs tell why the first attempt failed: its traceback, as an error line.
+    assert traceback.startswith("Traceback (most recent call last)")
+    assert traceback.endswith("RuntimeError: first attempt fails")
 
 
 def test_a_kill_mid_run_stops_the_function(

@@ -169,7 +169,8 @@ async def test_an_exception_fails_the_job_and_is_kept(kind: str) -> None:
     assert first.error == "ValueError: flaky upstream"
     assert isinstance(first.exception, ValueError)
     assert seen == [first.exception]  # the app's on_error ran, as in production
-    assert [e.message for e in first.logs] == ["about to fail"]
+    assert [(e.level, e.message) for e in first.logs][0] == ("error", "about to fail")
+    assert [e.message for e in first.logs][1].endswith("ValueError: flaky upstream")
     assert first.calls[-1] == RecordedCall(
         "POST", "/jobs/test-job/fail", {"error": "ValueError: flaky upstream"}, 200
     )
