@@ -23,10 +23,14 @@ __all__ = [
     "add_client_flags",
     "api_url",
     "app_folder",
+    "base_url_hint",
     "client_settings",
     "describe_error",
     "explained",
+    "first_line",
     "load_app",
+    "not_found",
+    "push_failure",
     "stream_error",
     "unreachable",
 ]
@@ -69,16 +73,35 @@ def unreachable(base_url: str | None, detail: str) -> str:
     )
 
 
-def _not_found(base_url: str | None, job_id: str | None) -> str:
-    """404: an unknown job, unless the URL is the likelier cause (a space-level call, or a
-    base URL without ``/api/v1``, where every path is unknown)."""
+def base_url_hint(
+    base_url: str | None, job_id: str | None = None, code: str | None = None
+) -> str | None:
+    """For a 404: the fix when the base URL is its likelier cause, else None (the job
+    named is what is unknown).
+
+    A base URL without ``/api/v1`` answers 404 for every path. A space-level call (no
+    ``job_id``: poll, list, create) meets a 404 only then; a job's call when the answer
+    is not the contract's ``job_not_found`` (or, from a server that gives no code, when
+    the URL does not end in ``/api/v1``). Every command that can meet such a 404
+    (``jobs``, ``watch``, ``worker``, ``dev``) asks here.
+    """
     url = api_url(base_url)
-    if job_id is not None and url.endswith(API_SUFFIX):
+    if job_id is not None and (
+        code == "job_not_found" or (code is None and url.endswith(API_SUFFIX))
+    ):
+        return None
+    if url.endswith(API_SUFFIX):  # there, but something else answers at that path
+        return f"check EMIT_BASE_URL (it is {url}): it has no emit.run API"
+    return f"check that EMIT_BASE_URL ends in {API_SUFFIX} (it is {url})"
+
+
+def not_found(base_url: str | None, job_id: str | None, code: str | None = None) -> str:
+    """404: an unknown job, unless the URL is the likelier cause (see base_url_hint)."""
+    hint = base_url_hint(base_url, job_id, code)
+    if hint is None:
         return f"job {job_id} does not exist in this space (404)"
-    what = f"job {job_id}" if job_id is not None else url
-    return (
-        f"{what} was not found (404): check that EMIT_BASE_URL ends in {API_SUFFIX} (it is {url})"
-    )
+    what = f"job {job_id}" if job_id is not None else api_url(base_url)
+    return f"{what} was not found (404): {hint}"
 
 
 _WORKER_SCOPES = frozenset(
@@ -121,8 +144,8 @@ def explained(base_url: str | None = None, job_id: str | None = None) -> Iterato
         raise CliError("the API key was refused (401): check EMIT_API_KEY or --api-key") from None
     except PermissionDeniedError as exc:
         raise CliError(_forbidden(exc.message)) from None
-    except NotFoundError:
-        raise CliError(_not_found(base_url, job_id)) from None
+    except NotFoundError as exc:
+        raise CliError(not_found(base_url, job_id, exc.code)) from None
     except APIError as exc:
         raise CliError(f"{exc.status} {exc.code or ''}: {exc.message}".replace("  ", " ")) from None
     except RealtimeError as exc:
@@ -135,12 +158,9 @@ def stream_error(exc: RealtimeError, base_url: str | None, job_id: str | None) -
     """One line for what ended a realtime stream; the close codes say as HTTP would."""
     url = api_url(base_url)
     if exc.close_code is not None and not url.endswith(API_SUFFIX):  # no such route there
-        return (
-            f"the stream was refused ({exc.close_code}): check that EMIT_BASE_URL ends in"
-            f" {API_SUFFIX} (it is {url})"
-        )
+        return f"the stream was refused ({exc.close_code}): {base_url_hint(base_url)}"
     if exc.close_code == 4404:  # the handshake's 404 too: a job, or the URL, is wrong
-        return _not_found(base_url, job_id)
+        return not_found(base_url, job_id, exc.code)
     if exc.close_code == 4401:
         return "the API key was refused (401): check EMIT_API_KEY or --api-key"
     if exc.close_code == 4403:
@@ -148,6 +168,43 @@ def stream_error(exc: RealtimeError, base_url: str | None, job_id: str | None) -
     if exc.close_code is None and exc.status is None:  # no socket opened: nothing listens
         return unreachable(base_url, exc.message.partition("could not connect: ")[2])
     return f"the stream failed: {exc.message}"
+
+
+def push_failure(data: dict[str, Any]) -> str:
+    """What a ``push_failed`` event's data says: ``push to URL failed: HTTP 307; <hint>``.
+
+    The hint is the server's (``hint``); a server that gives none gets ours for the
+    failures that have a usual cause (a redirect, a refused secret).
+    """
+    url = data.get("url")
+    status = data.get("statusCode")
+    what = first_line(data.get("error")) or (f"HTTP {status}" if status is not None else "")
+    text = "push" + (f" to {url}" if isinstance(url, str) else "") + " failed"
+    text += f": {what}" if what else ""
+    hint = first_line(data.get("hint"))
+    if not hint and isinstance(status, int):
+        hint = _PUSH_HINTS.get(status, "")
+    if hint:
+        text += f"; {hint}"
+    if data.get("willRetry"):
+        text += " (it will be sent again)"
+    return text
+
+
+_PUSH_HINTS = {
+    307: "a redirect: an app mounted at /path takes pushes at /path/ (mind the trailing slash)",
+    308: "a redirect: an app mounted at /path takes pushes at /path/ (mind the trailing slash)",
+    401: "the app refused its push secret: check the header in the space's push settings",
+    403: "the app refused its push secret: check the header in the space's push settings",
+}
+
+
+def first_line(text: object, limit: int = 300) -> str:
+    """The first line of ``text`` (a string, else ""), at most ``limit`` characters."""
+    if not isinstance(text, str):
+        return ""
+    line = next(iter(text.strip().splitlines()), "")
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def load_app(target: str) -> EmitPush:

@@ -8,6 +8,10 @@ even SIGKILLed) as SIGTERM: no app process outlives ``emit-push dev``.
 
 The child runs in its own session: Ctrl-C in the terminal reaches ``dev`` alone, which
 stops the app before the local server, so that jobs in flight can still report.
+
+The child prints one line per push it answers (:func:`reporting`): the job's name, id and
+attempt, how the run ended, how long it took, and the first line of its error. The
+banner's example job comes with a payload its handler accepts (``dev.example_job``).
 """
 
 from __future__ import annotations
@@ -20,16 +24,18 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from .common import CliError, describe_error, load_app
+from .common import CliError, describe_error, first_line, load_app
+from .dev import example_job
 
 if TYPE_CHECKING:
     from .._framework.app import EmitPush
 
-__all__ = ["AppProcess", "example_job", "serve_push"]
+__all__ = ["AppProcess", "reporting", "run_line", "serve_push"]
 
 STOP_TIMEOUT = 10.0
 """Seconds the app gets to finish the pushes it is answering before it is killed."""
@@ -46,7 +52,11 @@ class AppProcess:
         self.pid: int | None = None
         self.handlers: list[str] = []
         self.example = "example"
-        """A job name for the banner's command: one the app takes, with ``{}`` if it can."""
+        """A job name for the banner's command: one the app takes."""
+        self.payload: Any = {}
+        """A payload for it that its handler accepts."""
+        self.base_url: str | None = None
+        """The API base URL the app's claims go to (its settings may name their own)."""
 
     async def start(self) -> None:
         """Start the app and return once it listens; ``CliError`` with its error if not."""
@@ -61,7 +71,8 @@ class AppProcess:
         if status == "ready":
             ready = json.loads(detail)
             self.pid, self.port, self.handlers = proc.pid, ready["port"], ready["handlers"]
-            self.example = ready["example"]
+            self.example, self.payload = ready["example"], ready["payload"]
+            self.base_url = ready.get("base_url")
             return
         if status == "error":
             raise CliError(detail)
@@ -121,7 +132,7 @@ def serve_push(target: str, port: int, link: socket.socket) -> int:
     threading.Thread(target=_stop_when_orphaned, args=(link,), daemon=True).start()
     try:
         app = load_app(target)
-        asgi = app.asgi()
+        asgi = reporting(app.asgi())
         sock = bind("127.0.0.1", port)
     except (CliError, ConfigurationError) as exc:
         link.sendall(f"error {' '.join(str(exc).split())}\n".encode())
@@ -132,10 +143,13 @@ def serve_push(target: str, port: int, link: socket.socket) -> int:
 
     def started() -> None:
         serving.set()
+        name, payload = example_job(app)
         ready: dict[str, Any] = {
             "port": sock.getsockname()[1],
             "handlers": sorted(app.handlers),
-            "example": example_job(app),
+            "example": name,
+            "payload": payload,
+            "base_url": _base_url(app),
         }
         link.sendall(f"ready {json.dumps(ready)}\n".encode())
 
@@ -143,21 +157,102 @@ def serve_push(target: str, port: int, link: socket.socket) -> int:
     return 0
 
 
-def example_job(app: EmitPush) -> str:
-    """A name the app takes, preferring one whose payload may be ``{}`` (untyped, or
-    every field with a default): the banner's command then works as pasted."""
-    from .._framework.app import ANY_NAME
+def _base_url(app: EmitPush) -> str | None:
+    """Where the app's API calls go: dev sets EMIT_BASE_URL, but its code (``base_url=``)
+    or a ``.env`` it loads may say otherwise. Read in the serving loop, whose client it
+    makes (the one its pushes then use)."""
+    try:
+        return app.client().base_url
+    except Exception:  # its settings are checked already; this is only for a warning
+        return None
 
-    names = sorted(name for name in app.handlers if name != ANY_NAME)
-    for name in names:
-        adapter = app.handlers[name].payload
-        if adapter is not None:
-            try:
-                adapter.validate_python({})
-            except ValueError:  # pydantic's ValidationError: this one needs fields
-                continue
-        return name
-    return names[0] if names else "example"  # "*" takes any name
+
+ASGIApp = Callable[
+    [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
+    Awaitable[None],
+]
+_MAX_ANSWER = 64 * 1024  # push answers are small; more is not read for the line
+
+
+def reporting(asgi: ASGIApp, say: Callable[[str], None] | None = None) -> ASGIApp:
+    """``asgi``, printing one line per POST it answers (a push): see :func:`run_line`.
+
+    The line is made of the push's answer, which says how the run ended: the app's own
+    code and middleware stay as they are, and the line is out once the job is.
+    """
+    out = say or _say
+
+    async def app(
+        scope: MutableMapping[str, Any],
+        receive: Callable[[], Awaitable[Any]],
+        send: Callable[[Any], Awaitable[None]],
+    ) -> None:
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            await asgi(scope, receive, send)
+            return
+        started = time.monotonic()
+        status = 0
+        body = bytearray()
+
+        async def sending(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and len(body) < _MAX_ANSWER:
+                body.extend(message.get("body", b""))
+            await send(message)
+
+        try:
+            await asgi(scope, receive, sending)
+        finally:
+            if status:
+                line = run_line(status, bytes(body), time.monotonic() - started)
+                if line is not None:
+                    out(line)
+
+    return app
+
+
+def run_line(http_status: int, answer: bytes, seconds: float) -> str | None:
+    """One line for a push's answer: ``name id #attempt outcome in 0.12s: error``.
+
+    A refused push says why (``push refused (401 unauthorized): ...``); an answer that is
+    not the push protocol's JSON, its status; ``accepted`` (run after the answer) nothing.
+    """
+    from .._exceptions import escape_surrogates
+
+    try:
+        body = json.loads(answer)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        text = first_line(answer.decode(errors="replace"))
+        return f"push answered {http_status}" + (f": {text}" if text else "")
+    outcome = body.get("status")
+    if outcome == "accepted":
+        return None
+    error, reason = first_line(body.get("error")), first_line(body.get("reason"))
+    if not isinstance(outcome, str):
+        code = body.get("code")
+        head = f"{http_status} {code}" if isinstance(code, str) else str(http_status)
+        return escape_surrogates(f"push refused ({head})" + (f": {error}" if error else ""))
+    attempt = body.get("attemptNumber")
+    line = f"{body.get('name') or '?'} {body.get('jobId') or '?'}"
+    if isinstance(attempt, int):
+        line += f" #{attempt}"
+    line += f" {outcome} in {seconds:.2f}s"
+    if error:
+        line += f": {error}"
+    if reason and reason not in error:
+        line += f" ({reason})"
+    return escape_surrogates(line)
+
+
+def _say(line: str) -> None:
+    try:
+        print(line, flush=True)
+    except UnicodeEncodeError:  # a terminal that cannot show some character of it
+        print(line.encode("ascii", "backslashreplace").decode(), flush=True)
 
 
 def _stop_when_orphaned(link: socket.socket) -> None:

@@ -17,13 +17,21 @@ from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-from .common import CliError, add_client_flags, client_settings, explained, stream_error
+from .common import (
+    CliError,
+    add_client_flags,
+    client_settings,
+    explained,
+    first_line,
+    push_failure,
+    stream_error,
+)
 
 if TYPE_CHECKING:
     from .._realtime.connection import AsyncRealtimeConnection
     from .._realtime.events import RealtimeEvent
 
-__all__ = ["add_watch_parser", "run_watch", "say", "stream"]
+__all__ = ["add_watch_parser", "run_watch", "say", "space_line", "stream"]
 
 TERMINAL = {"completed", "dead", "killed"}
 
@@ -223,6 +231,38 @@ def _progress(view: _JobView, data: dict[str, Any]) -> None:
         }
 
 
+def space_line(event: RealtimeEvent) -> str:
+    """One line for an event of the space stream: when (local time), which job, what.
+
+    12:03:04 thumbnail 01JQ... failed: RuntimeError: database is on fire (retrying as #1)
+    """
+    from datetime import datetime
+
+    when = (event.timestamp or datetime.now()).astimezone().strftime("%H:%M:%S")
+    head = f"{when} {event.job_name or '?'} {event.job_id or '?'}"
+    data = event.data if isinstance(event.data, dict) else {}
+    kind = event.type
+    if kind in ("retried", "dead"):  # an attempt failed: with the error it failed with
+        error = first_line(data.get("error")) or "(no error given)"
+        line = f"{head} failed: {error}"
+        attempt = data.get("attemptNumber")
+        if kind == "dead":
+            return f"{line} (no retries left: dead)"
+        return f"{line} (retrying as #{attempt})" if isinstance(attempt, int) else line
+    if kind == "killed":
+        reason = first_line(data.get("reason"))
+        return f"{head} killed" + (f": {reason}" if reason else "")
+    if kind == "progress":
+        percent = data.get("percent")
+        shown = f"{percent:g}%" if isinstance(percent, int | float) else "?%"
+        return f"{head} progress {shown} {first_line(data.get('message'))}".rstrip()
+    if kind == "push_failed":  # a server that streams its push records: why, and the fix
+        return f"{head} {push_failure(data)}"
+    if kind == "pending" and isinstance(data.get("reason"), str):
+        return f"{head} pending ({data['reason']})"
+    return f"{head} {kind}"
+
+
 # What status a job was in before an event of this type (None: it depends).
 _BEFORE = {
     "created": None,
@@ -289,7 +329,7 @@ async def _space(client: Any, console: Any, base_url: str | None) -> None:
                     if getattr(event, "missed", False):
                         show("[yellow](reconnected: counts re-read, events in between missed)[/]")
                 else:
-                    show(escape(f"#{event.seq} {event.job_name or event.job_id}: {event.type}"))
+                    show(escape(space_line(event)))
                     if event.type in _STATUS_EVENTS and event.status:
                         await _count(client, event, counts, known)
                 if live is not None:

@@ -1,7 +1,9 @@
 """``emit-push worker APP``: the app's ``@on_job`` handlers as a polling worker.
 
 It prints one line per finished job, and stops with the fix when the key is refused
-(401, 403): polling again would only be refused again.
+(401, 403): polling again would only be refused again. Before the first poll it makes one
+read (``jobs.list``) to tell a base URL without ``/api/v1`` at once: there every call is
+404, and the poll loop would only warn of each failed poll.
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from .._exceptions import escape_surrogates
 from .._framework.polling import MAX_COUNT
-from .common import CliError, add_client_flags, client_settings, explained, load_app
+from .common import (
+    CliError,
+    add_client_flags,
+    client_settings,
+    explained,
+    load_app,
+    not_found,
+)
 
 if TYPE_CHECKING:
     from .._framework.app import EmitPush
@@ -86,6 +95,7 @@ def _names(app: EmitPush, types: list[str] | None) -> str:
 
 async def _work(app: EmitPush, args: argparse.Namespace) -> None:
     """Poll until stopped; a refused key ends the loop with its error (``explained``)."""
+    await _check_base_url(app)
     await app.run_polling(
         types=args.types or None,
         count=args.count,
@@ -94,6 +104,23 @@ async def _work(app: EmitPush, args: argparse.Namespace) -> None:
         grace_period=args.grace_period,
         on_done=_report,
     )
+
+
+async def _check_base_url(app: EmitPush) -> None:
+    """``CliError`` with the fix when the app's base URL has no emit.run API (404).
+
+    Any other failure is left to the poll loop: a refused key ends it with its error, an
+    unreachable server is polled again until it answers.
+    """
+    from .._exceptions import EmitError, NotFoundError
+
+    client = app.client()  # the app's own settings: its code may set base_url=
+    try:
+        await client.jobs.list(limit=1)
+    except NotFoundError as exc:
+        raise CliError(not_found(client.base_url, None, exc.code)) from None
+    except EmitError:
+        pass
 
 
 def _report(result: PushResult) -> None:

@@ -144,7 +144,7 @@ def test_dev_reloads_on_changes_in_the_app_folder_from_before_the_banner(
     assert '"version": 2' in done.stdout, done.stdout + done.stderr
     # The banner's command, pasted into a fresh shell, creates a job the app takes.
     pasted = dev.banner.split("Create a job (in another shell):\n")[1].split("\n\n")[0]
-    assert pasted.endswith(" -m emit_push.cli jobs create greet --payload '{}' --wait")
+    assert pasted.endswith(" -m emit_push.cli jobs create greet --payload '{}' --wait")  # untyped
     shell = subprocess.run(
         ["sh", "-c", pasted], capture_output=True, text=True, timeout=60, cwd=elsewhere,
         env={"PATH": "/usr/bin:/bin"},
@@ -227,11 +227,11 @@ def test_the_banner_names_this_emit_push(tmp_path: Path, monkeypatch: pytest.Mon
     assert executable() == f"{sys.executable} -m emit_push.cli"
 
 
-def test_the_banner_prefers_a_job_that_takes_an_empty_payload() -> None:
+def test_the_banner_job_comes_with_a_payload_its_model_accepts() -> None:
     from pydantic import BaseModel
 
     from emit_push import EmitPush
-    from emit_push.cli.dev_app import example_job
+    from emit_push.cli.dev import example_job
 
     class Needs(BaseModel):
         url: str
@@ -240,11 +240,281 @@ def test_the_banner_prefers_a_job_that_takes_an_empty_payload() -> None:
         width: int = 320
 
     app = EmitPush()
-    app.on_job("a-needs-a-url", payload=Needs)(lambda job: None)
-    assert example_job(app) == "a-needs-a-url"  # no better one: still a name it takes
     app.on_job("b-has-defaults", payload=Defaults)(lambda job: None)
-    app.on_job("c-untyped")(lambda job: None)
-    assert example_job(app) == "b-has-defaults"  # `--payload '{}'` works for it
+    assert example_job(app) == ("b-has-defaults", {"width": 320})
+    app.on_job("a-needs-a-url", payload=Needs)(lambda job: None)
+    assert example_job(app) == ("a-needs-a-url", {"url": "https://example.com/"})
+    untyped = EmitPush()
+    untyped.on_job("c-untyped")(lambda job: None)
+    assert example_job(untyped) == ("c-untyped", {})
+    anything = EmitPush()
+    anything.on_job("*")(lambda job: None)
+    assert example_job(anything) == ("example", {})
+
+
+def test_example_payloads_take_examples_then_defaults_then_a_value_of_the_type() -> None:
+    import datetime
+    import uuid
+    from typing import Literal
+
+    from pydantic import BaseModel, ConfigDict, Field, HttpUrl, TypeAdapter
+
+    from emit_push.cli.dev import example_payload
+
+    class Size(BaseModel):
+        pixels: int = Field(ge=16, le=4096, multiple_of=16)
+
+    class Thumbnail(BaseModel):
+        image_url: HttpUrl
+        callback_url: str
+        to: str
+        at: datetime.datetime
+        id: uuid.UUID
+        kind: Literal["png", "jpeg"]
+        ratio: float = Field(gt=0, lt=1)
+        count: int = Field(gt=3)
+        name: str = Field(min_length=10, examples=["cat-picture"])
+        tags: list[str] = Field(min_length=1)
+        size: Size
+        sizes: list[Size] = [Size(pixels=128)]
+        pair: tuple[int, str]
+        note: str | None = None
+        empty: list[int] = []
+        dry_run: bool = False
+
+    payload, valid = example_payload(TypeAdapter(Thumbnail))
+    assert (payload, valid) == (
+        {
+            "image_url": "https://example.com/image.png",
+            "callback_url": "https://example.com/callback",
+            "to": "user@example.com",
+            "at": "2025-01-01T00:00:00Z",
+            "id": "00000000-0000-4000-8000-000000000000",
+            "kind": "png",
+            "ratio": 0.5,
+            "count": 4,
+            "name": "cat-picture",
+            "tags": ["example"],
+            "size": {"pixels": 16},
+            "sizes": [{"pixels": 128}],
+            "pair": [1, "example"],
+            "dry_run": False,
+        },
+        True,
+    )
+
+    class Documented(BaseModel):  # the model's example, whole, when it validates...
+        model_config = ConfigDict(
+            json_schema_extra={"examples": [{"image_url": "https://x/a.png"}]}
+        )
+        image_url: str
+
+    assert example_payload(TypeAdapter(Documented)) == ({"image_url": "https://x/a.png"}, True)
+
+    class Stale(BaseModel):  # ...else its fields' examples, else neither
+        model_config = ConfigDict(json_schema_extra={"examples": [{"old_name": 1}]})
+        image_url: str = Field(examples=["https://x/b.png"])
+        width: int = Field(examples=["wide"])
+
+    assert example_payload(TypeAdapter(Stale)) == (
+        {"image_url": "https://example.com/image.png", "width": 1},
+        True,
+    )
+
+    class Node(BaseModel):  # recursive: one level of children shown, then none
+        name: str
+        children: list[Node]
+
+    assert example_payload(TypeAdapter(Node)) == (
+        {"name": "example", "children": [{"name": "example", "children": []}]},
+        True,
+    )
+    assert example_payload(TypeAdapter(list[int])) == ([1], True)
+    assert example_payload(None) == ({}, True)
+
+
+EXAMPLES = {
+    "examples/fastapi_app.py": ["thumbnail", "transcode"],
+    "examples/aws_lambda/app.py": ["thumbnail"],
+    "examples/gcp_functions/main.py": ["send-email"],
+}
+
+
+def test_every_example_handler_gets_a_payload_it_accepts(monkeypatch: pytest.MonkeyPatch) -> None:
+    from emit_push.cli.common import load_app
+    from emit_push.cli.dev import example_payload
+
+    monkeypatch.setenv("EMIT_SPACE_ID", "01JTESTSPACE00000000000000")
+    monkeypatch.setenv("EMIT_API_KEY", "emit_test_worker_key")
+    monkeypatch.chdir(REPO)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    before = set(sys.modules)
+    try:
+        for path, names in EXAMPLES.items():
+            app = load_app(path)
+            assert sorted(app.handlers) == names
+            for name in names:
+                payload, valid = example_payload(app.handlers[name].payload)
+                assert valid, (path, name, payload)
+    finally:
+        for module in set(sys.modules) - before:  # the examples' modules: app, main, ...
+            del sys.modules[module]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("example", [f"{path}:app" for path in EXAMPLES])
+def test_the_banners_command_completes_a_job_of_each_example(
+    tmp_path: Path, processes: list[Process], example: str
+) -> None:
+    dev = Dev(processes, example, cwd=REPO, db=tmp_path / "dev.db")
+    pasted = dev.banner.split("Create a job (in another shell):\n")[1].split("\n\n")[0]
+    assert "--payload '{}'" not in pasted  # each example's models need fields
+    shell = subprocess.run(
+        ["sh", "-c", pasted], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert shell.returncode == 0, pasted + shell.stdout + shell.stderr
+    assert "\ncompleted: {" in shell.stdout, shell.stdout
+    job_id = re.match(r"created (\S+)", shell.stdout).group(1)  # type: ignore[union-attr]
+    dev.process.wait_for(f" {job_id} #0 completed in ")
+    code, output = dev.process.stop(signal.SIGINT)
+    assert code == 0, output
+
+
+FAILING = """
+from emit_push import EmitPush, Job
+
+app = EmitPush()
+
+
+@app.on_job("boom")
+async def boom(job: Job) -> dict:
+    raise RuntimeError("database is on fire\\nand the backup too")
+
+
+@app.on_job("fine")
+def fine(job) -> dict:
+    return {"fine": True}
+"""
+
+
+@pytest.mark.slow
+def test_dev_prints_one_line_per_run(tmp_path: Path, processes: list[Process]) -> None:
+    (tmp_path / "app.py").write_text(FAILING)
+    dev = Dev(processes, "app.py", cwd=tmp_path, db=tmp_path / "dev.db")
+    failed = run(
+        "jobs", "create", "boom", "--max-retries", "1", "--wait", env=dev.env
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    boom = re.match(r"created (\S+)", failed.stdout).group(1)  # type: ignore[union-attr]
+    dev.process.wait_for(f"boom {boom} #1 failed")  # said once the answer is sent
+    done = dev.job("fine", "{}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    fine = re.match(r"created (\S+)", done.stdout).group(1)  # type: ignore[union-attr]
+    dev.process.wait_for(f"fine {fine} #0 completed in ")
+    lines = [line for line in dev.process.output if re.match(r"(boom|fine) ", line)]
+    duration = r"in \d+\.\d\ds"
+    expected = [
+        rf"boom {boom} #0 failed {duration}: RuntimeError: database is on fire",
+        rf"boom {boom} #1 failed {duration}: RuntimeError: database is on fire",
+        rf"fine {fine} #0 completed {duration}",
+    ]
+    assert len(lines) == 3, lines
+    for line, pattern in zip(lines, expected, strict=True):
+        assert re.fullmatch(pattern, line.rstrip("\n")), (line, pattern)
+    code, output = dev.process.stop(signal.SIGINT)
+    assert code == 0, output
+
+
+ELSEWHERE = """
+import os
+
+from emit_push import EmitPush, Job
+
+# As a .env loaded over dev's settings would: the local server's URL without /api/v1.
+app = EmitPush(base_url=os.environ["EMIT_BASE_URL"].removesuffix("/api/v1"))
+
+
+@app.on_job("greet")
+async def greet(job: Job) -> str:
+    return "hi"
+"""
+
+
+@pytest.mark.slow
+def test_dev_says_when_the_apps_base_url_is_not_its_server(
+    tmp_path: Path, processes: list[Process]
+) -> None:
+    (tmp_path / "app.py").write_text(ELSEWHERE)
+    dev = Dev(processes, "app.py", cwd=tmp_path, db=tmp_path / "dev.db")
+    root = dev.api.removesuffix("/api/v1")
+    warning = next(line for line in dev.banner.splitlines() if "base URL" in line)
+    assert warning == (
+        f"emit-push dev: the app's API base URL is {root} (set in its code or a .env?), not"
+        f" this local server's {dev.api}: the jobs pushed to it cannot be claimed there;"
+        f" check that EMIT_BASE_URL ends in /api/v1 (it is {root})"
+    )
+    # Its push is answered, and said: whatever the app answers, dev prints a line.
+    run("jobs", "create", "greet", "-q", env=dev.env)
+    said = dev.process.wait_for("push refused (500").splitlines()[-1]
+    assert "/api/v1" in said, said
+    code, output = dev.process.stop(signal.SIGINT)
+    assert code == 0, output
+
+
+@pytest.mark.parametrize(
+    ("status", "answer", "line"),
+    [
+        (
+            200,
+            {"status": "failed", "jobId": "01J1", "name": "thumbnail", "attemptNumber": 0,
+             "error": "RuntimeError: database is on fire\nTraceback ..."},
+            "thumbnail 01J1 #0 failed in 0.12s: RuntimeError: database is on fire",
+        ),
+        (
+            200,
+            {"status": "completed", "jobId": "01J1", "name": "thumbnail", "attemptNumber": 2},
+            "thumbnail 01J1 #2 completed in 0.12s",
+        ),
+        (
+            200,
+            {"status": "failed", "jobId": "01J1", "name": "slow", "attemptNumber": 0,
+             "error": "deadline exceeded", "reason": "deadline exceeded"},
+            "slow 01J1 #0 failed in 0.12s: deadline exceeded",
+        ),
+        (
+            200,
+            {"status": "killed", "jobId": "01J1", "name": "t", "attemptNumber": 0,
+             "reason": "killed while running"},
+            "t 01J1 #0 killed in 0.12s (killed while running)",
+        ),
+        (
+            200,
+            {"status": "skipped", "jobId": "01J1", "name": "t", "reason": "already claimed"},
+            "t 01J1 skipped in 0.12s (already claimed)",
+        ),
+        (
+            200,
+            {"status": "ignored", "jobId": "01J1", "name": "other",
+             "reason": "no handler for 'other' here"},
+            "other 01J1 ignored in 0.12s (no handler for 'other' here)",
+        ),
+        (
+            401,
+            {"error": "missing or wrong push secret in the authorization header",
+             "code": "unauthorized"},
+            "push refused (401 unauthorized): missing or wrong push secret in the"
+            " authorization header",
+        ),
+        (500, "Internal Server Error", "push answered 500: Internal Server Error"),
+        (202, {"status": "accepted", "jobId": "01J1"}, None),
+    ],
+)  # fmt: skip
+def test_the_run_line_says_how_a_push_ended(status: int, answer: object, line: str | None) -> None:
+    from emit_push.cli.dev_app import run_line
+
+    body = answer.encode() if isinstance(answer, str) else json.dumps(answer).encode()
+    assert run_line(status, body, 0.1234) == line
 
 
 def test_dev_names_its_flag_for_a_busy_server_port(tmp_path: Path) -> None:

@@ -6,11 +6,14 @@ import json
 import re
 import signal
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from tests.cli.helpers import run
 from tests.cli.processes import Process
+from tests.conftest import ADMIN_KEY, SPACE, LiveServer, ServeThread
 
 
 @pytest.mark.slow
@@ -61,3 +64,69 @@ def test_wait_says_once_that_nothing_took_the_job(
     said = waiting.wait_for("waiting: no worker has taken the job yet")
     assert said.splitlines()[-1].startswith("emit-push: waiting: no worker has taken the job yet")
     assert waiting.stop(signal.SIGINT)[0] == 130
+
+
+def refusing(status: int) -> Any:
+    """An ASGI app that answers every request ``status`` (a redirect to ``/emit/`` for a
+    3xx): a push endpoint mounted without its trailing slash, or with another secret."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        headers = [(b"location", b"/emit/")] if 300 <= status < 400 else []
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    return app
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("status", "cause"),
+    [(307, "HTTP 307"), (401, "HTTP 401")],
+)
+def test_wait_says_that_the_push_failed_and_why(
+    live_server: LiveServer, env: dict[str, str], processes: list[Process], status: int, cause: str
+) -> None:
+    endpoint = ServeThread(refusing(status))
+    try:
+        url = f"{endpoint.url}/emit"
+        with httpx.Client(base_url=live_server.base_url, headers={"x-api-key": ADMIN_KEY}) as http:
+            http.put(f"/spaces/{SPACE}/push", json={"url": url}).raise_for_status()
+        waiting = Process("jobs", "create", "greet", "--wait", env=env)
+        processes.append(waiting)
+        said = waiting.wait_for("emit-push: waiting: ").splitlines()[-1]
+        assert said.startswith(f"emit-push: waiting: push to {url} failed: {cause}; "), said
+        hint = said.partition(f"{cause}; ")[2]
+        assert ("slash" if status == 307 else "secret") in hint, said
+        code, output = waiting.stop(signal.SIGINT)
+        assert code == 130
+        assert "no worker has taken the job" not in output
+    finally:
+        endpoint.stop()
+
+
+def test_a_failed_push_from_recorded_events() -> None:
+    from emit_push._wire.models import JobEvent
+    from emit_push.cli.common import push_failure
+    from emit_push.cli.jobs import last_push_failure
+
+    def history(*events: dict[str, Any]) -> list[JobEvent]:
+        created = {"type": "created", "data": None}
+        return [JobEvent.model_validate(e) for e in (created, *events)]
+
+    redirect = {"type": "push_failed", "data": {"statusCode": 307, "hint": "add the slash"}}
+    unreachable = {"type": "push_failed", "data": {"error": "ConnectError: refused"}}
+    sent = {"type": "push_sent", "data": {"statusCode": 200}}
+    assert last_push_failure(history()) is None
+    assert last_push_failure(history(redirect, sent)) is None  # a later push went through
+    failed = last_push_failure(history(sent, redirect))
+    assert failed is not None
+    assert push_failure(failed) == "push failed: HTTP 307; add the slash"
+    failed = last_push_failure(history(redirect, unreachable))
+    assert failed is not None
+    assert push_failure(failed) == "push failed: ConnectError: refused"
+    assert push_failure({"statusCode": 401, "willRetry": True}) == (
+        "push failed: HTTP 401; the app refused its push secret: check the header in the"
+        " space's push settings (it will be sent again)"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import socket
@@ -41,13 +42,85 @@ def test_watch_space_prints_events_until_ctrl_c(
     job_id = run(
         "jobs", "create", "greet", "--payload", '{"who": "dee"}', "-q", env=env
     ).stdout.strip()
-    seen = watch.wait_for("greet: completed")
-    assert "greet: created" in seen
-    assert "greet: running" in seen
+    seen = watch.wait_for(f"greet {job_id} completed")
+    for kind in ("created", "running", "progress 50% halfway", "completed"):
+        assert re.search(rf"^\d\d:\d\d:\d\d greet {job_id} {kind}$", seen, re.M), (kind, seen)
     code, output = watch.stop(signal.SIGINT)
     assert code == 0
     assert "Traceback" not in output
-    assert job_id
+
+
+FAILING = """
+from emit_push import EmitPush, Job
+
+app = EmitPush()
+
+
+@app.on_job("boom")
+async def boom(job: Job) -> dict:
+    raise RuntimeError("database is on fire\\nand the backup too")
+"""
+
+
+@pytest.mark.slow
+def test_watch_space_says_which_job_failed_when_and_why(
+    tmp_path: Path, env: dict[str, str], processes: list[Process]
+) -> None:
+    (tmp_path / "failing.py").write_text(FAILING)
+    worker = Process(
+        "worker", str(tmp_path / "failing.py"), "--poll-interval", "0.05",
+        env={**env, "EMIT_API_KEY": WORKER_KEY},
+    )  # fmt: skip
+    watch = Process("watch", "--space", env=env)
+    processes.extend([worker, watch])
+    worker.wait_for("emit-push worker: boom")
+    watch.wait_for("watching space")
+    job_id = run("jobs", "create", "boom", "--max-retries", "1", "-q", env=env).stdout.strip()
+    seen = watch.wait_for(f"boom {job_id} failed: RuntimeError: database is on fire (no retries")
+    failures = [line for line in seen.splitlines() if " failed: " in line]
+    assert len(failures) == 2, seen
+    error = "RuntimeError: database is on fire"
+    assert re.fullmatch(
+        rf"\d\d:\d\d:\d\d boom {job_id} failed: {error} \(retrying as #1\)", failures[0]
+    )
+    assert re.fullmatch(
+        rf"\d\d:\d\d:\d\d boom {job_id} failed: {error} \(no retries left: dead\)", failures[1]
+    )
+    code, output = watch.stop(signal.SIGINT)
+    assert code == 0, output
+
+
+def test_space_lines_from_recorded_events() -> None:
+    from datetime import UTC, datetime
+
+    from emit_push._realtime.events import parse_event
+    from emit_push.cli.watch import space_line
+
+    at = "2025-02-24T10:30:04.000Z"
+    local = datetime(2025, 2, 24, 10, 30, 4, tzinfo=UTC).astimezone().strftime("%H:%M:%S")
+    job = {"jobId": "01JAAA", "jobName": "thumbnail", "timestamp": at, "seq": 3}
+    cases = [
+        ({"type": "created", "status": "pending"}, "created"),
+        ({"type": "pending", "status": "pending", "data": {"reason": "timeout"}}, "pending (timeout)"),
+        ({"type": "progress", "data": {"percent": 12.5, "message": "resizing"}}, "progress 12.5% resizing"),
+        (
+            {"type": "retried", "status": "pending",
+             "data": {"error": "RuntimeError: database is on fire\nmore", "attemptNumber": 1}},
+            "failed: RuntimeError: database is on fire (retrying as #1)",
+        ),
+        ({"type": "dead", "status": "dead", "data": {"error": "timeout"}}, "failed: timeout (no retries left: dead)"),
+        ({"type": "killed", "status": "killed", "data": {"reason": "testing"}}, "killed: testing"),
+        (
+            {"type": "push_failed", "data": {"url": "http://127.0.0.1:8788/emit", "statusCode": 307,
+                                             "error": "HTTP 307", "willRetry": True}},
+            "push to http://127.0.0.1:8788/emit failed: HTTP 307; a redirect: an app mounted at"
+            " /path takes pushes at /path/ (mind the trailing slash) (it will be sent again)",
+        ),
+    ]  # fmt: skip
+    for message, said in cases:
+        event = parse_event(json.dumps({**job, **message}))
+        assert event is not None
+        assert space_line(event) == f"{local} thumbnail 01JAAA {said}"
 
 
 GATED = """
@@ -96,7 +169,7 @@ def test_streams_ride_out_a_server_restart(
             for process in (waiting, following):  # each stream is open: it printed its init
                 process.wait_for("10% at the gate")
             watching.wait_for("at the gate")  # the log line, read when its stream opened
-            space.wait_for("gated: running")
+            space.wait_for(f"gated {job_id} running")
 
             live_server.restart()  # the streams close with 1012, and reconnect
             held.sendall(b"!")

@@ -171,8 +171,32 @@ def test_worker_fails_a_job_whose_error_utf8_cannot_hold_and_goes_on(
     worker.wait_for(f"  report {good_id}: completed")
     code, output = worker.stop(signal.SIGTERM)
     assert code == 0, output
-    assert "Traceback" not in output
+    # The one traceback is the handler's, logged as it failed: no crash.
+    told = f"raised {error}\nTraceback (most recent call last)"
+    assert output.count("Traceback") == output.count(told) == 1, output
     failed = json.loads(run("jobs", "get", bad_id, env=env).stdout)
     assert (failed["status"], failed["result"]["error"]) == ("dead", error)
     done = json.loads(run("jobs", "get", good_id, env=env).stdout)
     assert (done["status"], done["result"]) == ("completed", "read report-\\xff.csv")
+
+
+@pytest.mark.parametrize("setting", ["environment", "code"])
+def test_worker_stops_with_the_api_v1_hint_on_a_base_url_without_it(
+    tmp_path: Path, env: dict[str, str], setting: str
+) -> None:
+    """Every endpoint answers 404 there: said at start-up, once, with the fix."""
+    root = env["EMIT_BASE_URL"].removesuffix("/api/v1")
+    if setting == "environment":
+        (tmp_path / "two.py").write_text(TWO_JOBS)
+        changed = {"EMIT_BASE_URL": root}
+    else:  # the app's code names it: the worker checks the URL the app's calls go to
+        (tmp_path / "two.py").write_text(
+            TWO_JOBS.replace("EmitPush()", f"EmitPush(base_url={root + '/'!r})")
+        )
+        changed = {}
+    result = run("worker", str(tmp_path / "two.py"), env={**env, **changed}, timeout=30)
+    assert (result.returncode, result.stderr) == (
+        2,
+        f"emit-push: {root} was not found (404): check that EMIT_BASE_URL ends in /api/v1"
+        f" (it is {root})\n",
+    )
