@@ -39,3 +39,19 @@ def test_push_overhead_runs_both_endpoints() -> None:
     output = run("push_overhead.py", "--pushes", "20", "--rounds", "1")
     assert "emit-push" in output
     assert "ratio" in output
+
+
+def test_chaos_prints_a_row_per_cell() -> None:
+    # A tiny run: the server starts on uvicorn behind the fault harness, both ways of
+    # running jobs finish, and the run stops it again (figures printed, not asserted).
+    output = run("chaos.py", "--jobs", "5", "--rates", "3", "--kinds", "before,drop")
+    assert "stranded" in output
+    rows = [
+        line.split() for line in output.splitlines() if line.strip().startswith(("push", "poll"))
+    ]
+    assert [(row[0], row[1], row[2]) for row in rows] == [
+        ("push", "before", "1/3"),
+        ("push", "drop", "1/3"),
+        ("poll", "before", "1/3"),
+        ("poll", "drop", "1/3"),
+    ]

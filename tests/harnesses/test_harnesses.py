@@ -14,6 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
+from emit_push.server import API_PREFIX, EmitServer
+from tests.conftest import ADMIN_KEY, SPACE, client_for
 from tests.harnesses.conftest import STANDINS
 from tests.harnesses.events import (
     SHAPES,
@@ -23,6 +25,7 @@ from tests.harnesses.events import (
     event_headers,
     load_event,
 )
+from tests.harnesses.faults import WORKER_CALLS, Dropped, FaultyServer, Injection, Kind, serve
 from tests.harnesses.gcf import FunctionsFramework
 from tests.harnesses.lambda_runtime import (
     FunctionError,
@@ -324,3 +327,142 @@ def test_functions_framework_fails_fast_on_a_bad_target() -> None:
     with pytest.raises(RuntimeError, match="no_such_target"):
         FunctionsFramework(STANDINS / "gcf_echo.py", "no_such_target")
     assert time.monotonic() - started < 15
+
+
+# -- the fault-injection layer (faults.py) ------------------------------------------------
+
+
+async def pending_job(emit: EmitServer) -> str:
+    async with client_for(emit, ADMIN_KEY) as admin:
+        response = await admin.post(f"/spaces/{SPACE}/jobs", json={"name": "x"})
+    return str(response.json()["id"])
+
+
+async def status_of(emit: EmitServer, job_id: str) -> str:
+    async with client_for(emit, ADMIN_KEY) as admin:
+        return str((await admin.get(f"/jobs/{job_id}")).json()["status"])
+
+
+def through(faults: FaultyServer) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=faults),
+        base_url=f"http://emit.test{API_PREFIX}",
+        headers={"x-api-key": ADMIN_KEY},
+    )
+
+
+async def test_before_answers_503_and_the_server_never_acts(emit: EmitServer) -> None:
+    job_id = await pending_job(emit)
+    faults = FaultyServer(emit.app, kind="before", only=WORKER_CALLS)
+    async with through(faults) as client:
+        claim = await client.post(f"/jobs/{job_id}/claim")
+        read = await client.get(f"/jobs/{job_id}")  # not a worker call: passes
+    assert claim.status_code == 503
+    assert claim.json() == {
+        "error": "injected fault: service unavailable",
+        "code": "service_unavailable",
+    }
+    assert read.status_code == 200
+    assert await status_of(emit, job_id) == "pending"
+    assert faults.injected == {"before": 1}
+    assert faults.log == [Injection("before", "POST", f"{API_PREFIX}/jobs/{job_id}/claim")]
+
+
+async def test_after_lets_the_server_act_and_loses_its_answer(emit: EmitServer) -> None:
+    job_id = await pending_job(emit)
+    faults = FaultyServer(emit.app, kind="after", only=WORKER_CALLS)
+    async with through(faults) as client:
+        claim = await client.post(f"/jobs/{job_id}/claim")
+    assert claim.status_code == 503
+    assert await status_of(emit, job_id) == "delivered"  # the claim landed
+    assert faults.log == [
+        Injection("after", "POST", f"{API_PREFIX}/jobs/{job_id}/claim", lost_status=200)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kind", "status"), [("before-drop", "pending"), ("after-drop", "delivered")]
+)
+async def test_a_drop_in_process_raises_a_closed_connection(
+    emit: EmitServer, kind: Kind, status: str
+) -> None:
+    job_id = await pending_job(emit)
+    faults = FaultyServer(emit.app, kind=kind)
+    async with through(faults) as client:
+        with pytest.raises(httpx.RemoteProtocolError) as caught:
+            await client.post(f"/jobs/{job_id}/claim")
+    assert isinstance(caught.value, Dropped)
+    assert await status_of(emit, job_id) == status
+    assert faults.injected == {kind: 1}
+
+
+@pytest.mark.parametrize(
+    ("kind", "status"), [("before-drop", "pending"), ("after-drop", "delivered")]
+)
+async def test_a_drop_on_uvicorn_closes_the_connection_without_an_answer(
+    emit: EmitServer, kind: Kind, status: str
+) -> None:
+    job_id = await pending_job(emit)
+    faults = FaultyServer(emit.app, kind=kind, only=WORKER_CALLS)
+    headers = {"x-api-key": ADMIN_KEY}
+    async with (
+        serve(faults) as url,
+        httpx.AsyncClient(base_url=url + API_PREFIX, headers=headers, trust_env=False) as client,
+    ):
+        with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
+            await client.post(f"/jobs/{job_id}/claim")
+        after = await client.get(f"/jobs/{job_id}")  # a new connection: served
+    assert after.status_code == 200
+    assert after.json()["status"] == status
+    assert faults.injected == {kind: 1}
+
+
+async def test_before_on_uvicorn_is_a_503(emit: EmitServer) -> None:
+    faults = FaultyServer(emit.app, every=2)
+    async with serve(faults) as url, httpx.AsyncClient(base_url=url, trust_env=False) as client:
+        statuses = [(await client.get("/health")).status_code for _ in range(4)]
+    assert statuses == [200, 503, 200, 503]
+
+
+async def statuses(faults: FaultyServer, requests: int, path: str = "/health") -> list[int]:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=faults), base_url="http://emit.test"
+    ) as client:
+        return [(await client.get(path)).status_code for _ in range(requests)]
+
+
+async def test_every_nth_of_the_matching_requests_fails(emit: EmitServer) -> None:
+    faults = FaultyServer(emit.app, every=3, only=r"^GET /health$")
+    assert await statuses(faults, 9) == [200, 200, 503] * 3
+    assert await statuses(faults, 3, "/") == [200] * 3  # not matched: never fails
+    assert (faults.matched, faults.total) == (9, 3)
+    with faults.paused():
+        assert await statuses(faults, 3) == [200] * 3
+    assert faults.matched == 9  # paused requests are not counted
+
+
+async def test_a_seeded_chance_fails_the_same_requests_each_time(emit: EmitServer) -> None:
+    runs = [await statuses(FaultyServer(emit.app, chance=1 / 3, seed=11), 60) for _ in range(2)]
+    assert runs[0] == runs[1]
+    assert 10 <= runs[0].count(503) <= 30
+    other = await statuses(FaultyServer(emit.app, chance=1 / 3, seed=12), 60)
+    assert other != runs[0]
+
+
+async def test_drop_alternates_before_and_after_with_every(emit: EmitServer) -> None:
+    faults = FaultyServer(emit.app, kind="drop")
+    async with through(faults) as client:
+        for _ in range(4):
+            with pytest.raises(Dropped):
+                await client.get("/jobs/nope")
+    assert [i.kind for i in faults.log] == ["before-drop", "after-drop"] * 2
+    assert [i.lost_status for i in faults.log] == [None, 404] * 2
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(ValueError, match="kind"):
+        FaultyServer(None, kind="sideways")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="not both"):
+        FaultyServer(None, every=2, chance=0.5)
+    with pytest.raises(ValueError, match="chance"):
+        FaultyServer(None, chance=3)
