@@ -5,7 +5,10 @@
 1. Enqueue cost: ``job.log.info`` 100,000 times (in runs of 10,000, the buffer's cap,
    with an untimed flush to a runner that discards between runs, so nothing is dropped),
    timed around the calls only. The aim is a mean of at most 5 us. Shown for the async
-   job and the sync facade, without and with metadata.
+   job and the sync facade, without and with metadata. The lines are also echoed to the
+   ``emit_push.job`` logger (the default); with no handler configured that costs a check.
+   Then the other way of the bridge: a stdlib record made inside a running job, captured
+   into its logs or not (aim: at most 10 us).
 2. Shipping, with the default ``LoggerOptions`` (batches of 100, gzipped, a cap of
    10,000 waiting lines), one async job to the local emit server in a child process on
    127.0.0.1; every line is read back and checked afterwards.
@@ -137,14 +140,45 @@ async def ship(url: str, *, paced: bool) -> Shipped:
         return Shipped(elapsed, log.sent, log.dropped, log.lost, received, reported, peak)
 
 
+def record_cost(capture: bool) -> float:
+    """Mean seconds per stdlib ``logger.warning`` made inside a running job (the bridge's
+    context variable set, as execution sets it), captured into the job's logs or not."""
+    import logging
+
+    from emit_push._logs.bridge import Capture, current, install_capture
+
+    install_capture()
+    library = logging.getLogger("bench.library")
+    library.propagate = False  # no handler at all: the record's making is what is timed
+    library.addHandler(logging.NullHandler())
+    job = AsyncClaimedJob(Discard(), JobDescriptor(id="bench", name="bench-log"))
+    token = current.set(Capture(job, job.log, logging.INFO if capture else None))
+    try:
+        spent = 0.0
+        for _ in range(CALLS // RUN):
+            start = time.perf_counter()
+            for _ in range(RUN):
+                library.warning("cache miss for %s", "key")
+            spent += time.perf_counter() - start
+            job.log._buffer.abandon(None)  # keep the buffer under its cap, untimed
+    finally:
+        current.reset(token)
+    return spent / CALLS
+
+
 async def main() -> int:
     costs = await measure_enqueue()
+    records = [("not captured (capture_level=None)", record_cost(False))]
+    records.append(("captured into the job's logs", record_cost(True)))
     with local_server() as url:
         paced = await ship(url, paced=True)
         burst = await ship(url, paced=False)
     print(f"job.log.info, mean of {CALLS:,} calls (enqueue only; aim <= 5 us)")
     for label, cost in costs:
         print(f"  {label:<30} {cost * 1e6:5.2f} us")
+    print("a stdlib logger.warning inside a running job, mean (aim <= 10 us)")
+    for label, cost in records:
+        print(f"  {label:<36} {cost * 1e6:5.2f} us")
     print(f"shipping {LINES:,} lines from one async job to {url}, default LoggerOptions")
     ok = True
     for label, run in [("a. paced (the shipper keeps up)", paced), ("b. burst", burst)]:
