@@ -45,9 +45,13 @@ if typing.TYPE_CHECKING:  # what type checkers and IDEs read; at run time, __get
         ServerError,
         UnexpectedResponseError,
     )
+    from ._extras import MissingExtraError
     from ._framework.app import EmitPush, default_app, on_job
+    from ._framework.execution import Middleware
     from ._framework.job import Job, SyncJob, current_job
     from ._framework.push import PushResult
+    from ._framework.runner import ANY_NAME
+    from ._framework.workers import PushHandler
     from ._logs.logger import JobLogger, LoggerOptions
     from ._realtime.events import (
         CompletedEvent,
@@ -62,6 +66,7 @@ if typing.TYPE_CHECKING:  # what type checkers and IDEs read; at run time, __get
         RealtimeEvent,
         RetriedEvent,
     )
+    from ._realtime.options import Connect, RealtimeSocket
     from ._realtime.streams import AsyncRealtimeConnection, RealtimeConnection
     from ._sdk.claimed import AsyncClaimedJob, ClaimedJob
     from ._wire.models import (
@@ -72,6 +77,7 @@ if typing.TYPE_CHECKING:  # what type checkers and IDEs read; at run time, __get
         JobRef,
         JobSpec,
         JobState,
+        JobStatus,
         LogEntry,
         LogPage,
         LogsAccepted,
@@ -80,6 +86,7 @@ if typing.TYPE_CHECKING:  # what type checkers and IDEs read; at run time, __get
     )
 
 __all__ = [
+    "ANY_NAME",
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
@@ -92,6 +99,7 @@ __all__ = [
     "CompletedEvent",
     "ConfigurationError",
     "ConflictError",
+    "Connect",
     "Connected",
     "DeadEvent",
     "DeadlineExceeded",
@@ -110,6 +118,7 @@ __all__ = [
     "JobRef",
     "JobSpec",
     "JobState",
+    "JobStatus",
     "KilledEvent",
     "LogEntry",
     "LogPage",
@@ -117,16 +126,20 @@ __all__ = [
     "LoggerOptions",
     "LogsAccepted",
     "LogsEvent",
+    "Middleware",
+    "MissingExtraError",
     "NotFoundError",
     "PermissionDeniedError",
     "Progress",
     "ProgressEvent",
+    "PushHandler",
     "PushResult",
     "RateLimitError",
     "RealtimeClose",
     "RealtimeConnection",
     "RealtimeError",
     "RealtimeEvent",
+    "RealtimeSocket",
     "RetriedEvent",
     "ServerError",
     "SubProgress",
@@ -151,13 +164,18 @@ _MODULES = {
         "UnexpectedResponseError",
     ),
     "._framework.job": ("Job", "SyncJob", "current_job"),
+    "._extras": ("MissingExtraError",),
     "._sdk.claimed": ("AsyncClaimedJob", "ClaimedJob"),
     "._logs.logger": ("JobLogger", "LoggerOptions"),
     "._wire.models": (
         "JobDescriptor", "JobDetails", "JobEvent", "JobProgress", "JobRef", "JobSpec",
-        "JobState", "LogEntry", "LogPage", "LogsAccepted", "Progress", "SubProgress",
+        "JobState", "JobStatus", "LogEntry", "LogPage", "LogsAccepted", "Progress", "SubProgress",
     ),
     "._framework.push": ("PushResult",),
+    "._framework.runner": ("ANY_NAME",),
+    "._framework.workers": ("PushHandler",),
+    "._realtime.options": ("Connect", "RealtimeSocket"),
+    "._framework.execution": ("Middleware",),
     "._realtime.streams": ("AsyncRealtimeConnection", "RealtimeConnection"),
     "._realtime.events": (
         "CompletedEvent", "Connected", "DeadEvent", "InitEvent", "KilledEvent", "LogRange",

@@ -2,7 +2,9 @@
 
 ```
 EmitError
-├── ConfigurationError            missing or invalid settings; raised at construction
+├── ConfigurationError            missing or invalid settings: invalid ones at construction,
+│                                 missing ones at the first push, poll or API call
+├── MissingExtraError             an extra not installed (also an ImportError; ``_extras``)
 ├── InvalidInputError             an argument the SDK cannot send (also a ValueError)
 ├── APIConnectionError            no answer: refused, reset, dropped          retryable
 │   └── APITimeoutError           no answer in time                           retryable
@@ -89,7 +91,7 @@ class EmitError(Exception):
 
 
 class ConfigurationError(EmitError):
-    """Raised at construction when a setting is missing or invalid."""
+    """A setting is invalid (raised at construction) or missing (raised when first needed)."""
 
 
 class InvalidInputError(EmitError, ValueError):

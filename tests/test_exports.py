@@ -8,6 +8,8 @@ import json
 import subprocess
 import sys
 import types
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -28,10 +30,52 @@ def test_all_is_sorted_and_names_every_public_member() -> None:
     assert "__version__" in emit_push.__all__
 
 
+def _attribute_docstrings(module: types.ModuleType) -> dict[str, str]:
+    """The string after each module-level assignment: how a constant or an alias is
+    documented (its value's own ``__doc__`` is its type's, or none)."""
+    body = ast.parse(inspect.getsource(module)).body
+    documented = {}
+    for assignment, after in zip(body, body[1:], strict=False):
+        if isinstance(assignment, ast.Assign):
+            targets = assignment.targets
+        elif isinstance(assignment, ast.AnnAssign):
+            targets = [assignment.target]
+        else:
+            continue
+        if isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
+            text = after.value.value
+            documented |= {t.id: text for t in targets if isinstance(t, ast.Name) and text}
+    return documented
+
+
 def test_every_export_is_documented() -> None:
     for name in emit_push.__all__:
-        if name != "__version__":
-            assert getattr(emit_push, name).__doc__, name
+        value = getattr(emit_push, name)
+        if inspect.isclass(value) or inspect.isroutine(value):
+            assert value.__doc__, name
+        elif name != "__version__":  # a constant (ANY_NAME) or a type alias (Middleware)
+            module = sys.modules[f"emit_push{emit_push._SOURCE[name]}"]
+            assert _attribute_docstrings(module).get(name), name
+
+
+def test_the_catch_all_name_and_the_middleware_type_are_exported() -> None:
+    from emit_push import ANY_NAME, EmitPush, Job, Middleware
+    from emit_push._framework import execution
+
+    assert ANY_NAME == "*"
+    assert Middleware is execution.Middleware
+    app = EmitPush(space_id="s", api_key="k", push_secret=None)
+
+    async def timed(job: Job, call_next: Callable[[], Awaitable[Any]]) -> Any:
+        return await call_next()
+
+    middleware: Middleware = timed
+    assert app.middleware(middleware) is timed
+
+    @app.on_job(ANY_NAME)
+    async def everything(job: Job) -> None: ...
+
+    assert app.runner.handler_for("anything").name == ANY_NAME  # type: ignore[union-attr]
 
 
 def _type_checking_imports() -> dict[str, str]:

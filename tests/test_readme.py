@@ -75,5 +75,21 @@ async def test_readme_examples_run(
     assert namespace["pytest_plugins"] == ["emit_push.testing.pytest_plugin"]
     assert callable(namespace["handler"])
     assert callable(namespace["emit_push_handler"])
-    assert sorted(namespace["app"].handlers) == ["resize", "send-email"]
+    assert sorted(namespace["app"].handlers) == ["invoice", "resize", "send-email", "transcode"]
+    # The logging example: a library's record inside the handler lands in the job's logs.
+    from emit_push.testing import run_handler
+
+    recording = await run_handler(namespace["app"], "invoice", None)
+    assert recording.status == "completed"
+    assert [(e.source, e.message) for e in recording.logs] == [("billing", "charging 42")]
+    # The resume example, as the retry after a failure at 75 s, then as a first attempt.
+    payload = {"url": "s3://v", "seconds": 120}
+    retry = await run_handler(
+        namespace["app"], "transcode", payload, attempt_number=1, checkpoint={"offset": 60}
+    )
+    assert retry.result == {"encoded_from": 60}
+    assert retry.checkpoints == [{"offset": 90}, {"offset": 120}]
+    first = await run_handler(namespace["app"], "transcode", payload)
+    assert first.result == {"encoded_from": 0}
+    assert [c for c in first.calls if c.method == "GET"] == []
     await namespace["app"].aclose()

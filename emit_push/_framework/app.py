@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .._sdk.client import AsyncClient
     from .._sdk.settings import ApiKey
     from .execution import Middleware
+    from .handlers import Register
     from .options import JobOptions, PollOptions
     from .polling import PollingLoop
     from .push import PushResult
@@ -44,7 +45,10 @@ class EmitPush:
     """Your ``@on_job`` functions, served from push (and polling) on emit.run.
 
     Settings default from the environment: ``EMIT_SPACE_ID``, ``EMIT_API_KEY``,
-    ``EMIT_BASE_URL`` and ``EMIT_PUSH_SECRET`` (comma-separated for rotation). Job options
+    ``EMIT_BASE_URL`` and ``EMIT_PUSH_SECRET`` (comma-separated for rotation). A malformed
+    one raises ``ConfigurationError`` when an adapter is built; a missing space or key
+    is only warned about then, and named when first needed (a push is answered 500; a
+    poll, a sweep or ``client()`` raises), so an app module imports without them. Job options
     given here (``JobOptions``: ``auto_ack``, ``auto_complete``, ``keepalive_interval``,
     ``max_runtime``...) are the defaults of every handler; ``on_job`` can override each.
     ``sweep_every`` (seconds) makes the app's lifespan run a sweep that often (see
@@ -115,13 +119,16 @@ class EmitPush:
 
     # -- registration ---------------------------------------------------------------
 
-    def on_job(
-        self, name: str, *, payload: Any = UNSET, **options: Unpack[JobOptions]
-    ) -> Callable[[F], F]:
+    def on_job(self, name: str, *, payload: Any = UNSET, **options: Unpack[JobOptions]) -> Register:
         """Register the decorated ``def`` or ``async def`` as the handler of job ``name``.
 
-        The payload type comes from the annotation (``job: Job[Model]``) or ``payload=``;
-        the options override the app's. ``"*"`` takes every job no other handler names.
+        The handler takes the job alone: ``async def f(job: Job[Model])`` or ``def
+        f(job: SyncJob[Model])``, and returns what completes the job (a ``JobResult``:
+        JSON-like values, pydantic models, dataclasses). mypy rejects other handlers, and
+        registration refuses them (``ConfigurationError``). The payload type comes from
+        the annotation or ``payload=``; a bare ``Job`` is ``Job[Any]``: the payload as
+        parsed JSON, unvalidated. The options override the app's. ``"*"`` (``ANY_NAME``)
+        takes every job no other handler names.
         """
         resolved = resolve(self.runner.options, options, where="on_job")
 
@@ -251,7 +258,7 @@ class EmitPush:
         if remaining_time is not None:
             ends = time.monotonic() + remaining_time
             deadline = ends if deadline is None else min(deadline, ends)
-        self.runner.prepare()
+        self.runner.require_settings()
         return await sweep(self.runner, max_jobs=max_jobs, deadline=deadline)
 
     @contextlib.asynccontextmanager
@@ -303,7 +310,7 @@ class EmitPush:
         from .polling import run_polling
 
         check_names(options, POLL_DEFAULTS, "run_polling")  # a typo first, then settings
-        self.runner.prepare()
+        self.runner.require_settings()
         await run_polling(self.runner, running=self._polling, **options)
 
     def asgi(self, *, background: bool = False, grace_period: float = 30.0) -> Starlette:
@@ -311,8 +318,15 @@ class EmitPush:
 
         ``background=True`` answers 202 as soon as a push is checked and runs the job
         after the answer (long-lived servers only: serverless platforms freeze then).
+        Needs Starlette (``pip install 'emit-push[server]'``; FastAPI brings it too):
+        without it, a ``MissingExtraError`` says so. Missing settings do not stop it: the
+        adapter warns, and pushes are answered 500 until ``EMIT_SPACE_ID`` and
+        ``EMIT_API_KEY`` are set.
         """
-        from ..adapters.asgi import asgi_app
+        from .._extras import requires
+
+        with requires("server", "app.asgi()"):
+            from ..adapters.asgi import asgi_app
 
         return asgi_app(self, background=background, grace_period=grace_period)
 
@@ -330,6 +344,6 @@ def default_app() -> EmitPush:
         return _default
 
 
-def on_job(name: str, **options: Any) -> Callable[[F], F]:
+def on_job(name: str, **options: Any) -> Register:
     """``@on_job("name")`` on the default app, for the one-file case; see ``EmitPush.on_job``."""
     return default_app().on_job(name, **options)

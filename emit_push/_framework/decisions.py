@@ -55,7 +55,9 @@ __all__ = [
 WORKER_STOPPED = "the worker stopped before the job finished"
 DEADLINE_EXCEEDED = "deadline exceeded"
 
-Status = Literal["completed", "failed", "killed", "skipped"]
+Status = Literal["completed", "failed", "killed", "skipped", "running", "delivered"]
+"""How a run ended for this worker (the ``push.PushStatus`` values a run can come to):
+``running`` and ``delivered`` are jobs the function left to settle later."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,11 +223,14 @@ def after_ack(error: EmitError | None) -> Outcome | None:
     return Outcome("skipped", reason=f"could not acknowledge: {error}")
 
 
-def after_run(ending: Ending, settled: str | None, options: JobOptions) -> Step:
+def after_run(
+    ending: Ending, settled: str | None, options: JobOptions, acked: bool | None = None
+) -> Step:
     """How the function ended → what to send, or the outcome as it stands.
 
     ``settled`` is how the function itself settled the job (it called ``complete``,
-    ``fail`` or ``kill``), if it did: then nothing more is sent.
+    ``fail`` or ``kill``), if it did: then nothing more is sent. ``acked``: whether this
+    run acknowledged the job (None: as ``auto_ack`` says).
     """
     if isinstance(ending, Killed):
         return KILLED
@@ -243,7 +248,11 @@ def after_run(ending: Ending, settled: str | None, options: JobOptions) -> Step:
     if settled is not None:
         return Outcome(settled)  # type: ignore[arg-type]
     if not options["auto_complete"]:
-        return Outcome("completed", reason="left to the handler (auto_complete is off)")
+        # The job is the function's to settle later: say how it was left, not "completed".
+        if acked if acked is not None else options["auto_ack"]:
+            return Outcome("running", reason="left to the handler (auto_complete is off)")
+        reason = "left to the handler (auto_ack and auto_complete are off)"
+        return Outcome("delivered", reason=reason)
     return Complete(ending.value)
 
 

@@ -105,7 +105,8 @@ async def execute(
         if every is not None:
             keepalive = asyncio.create_task(_keep_alive(job, every), name=f"keepalive-{job.id}")
         ending = await _run(handler, job, state, client, middleware, abort)
-        return await _settle(after_run(ending, state.settled, options), job, state, client)
+        step = after_run(ending, state.settled, options, state.acked)
+        return await _settle(step, job, state, client)
     finally:
         if keepalive is not None:
             keepalive.cancel()

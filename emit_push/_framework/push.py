@@ -39,8 +39,13 @@ __all__ = [
 
 API_SUFFIX = "/api/v1"
 
-PushStatus = Literal["completed", "failed", "killed", "skipped", "ignored", "accepted"]
-"""How a push ended (``accepted``: queued to run after the answer, in background mode)."""
+PushStatus = Literal[
+    "completed", "failed", "killed", "skipped", "ignored", "accepted", "running", "delivered"
+]
+"""How a push ended. ``accepted``: queued to run after the answer (background mode).
+With ``auto_complete`` off, a function that returned without settling its job leaves it
+to be completed later: ``running`` (acknowledged by ``auto_ack``), or ``delivered`` when
+``auto_ack`` is off too (the function acknowledges it itself, if it did)."""
 
 # A job id goes into URL paths: at most 128 of these, nothing else. Told by `str.strip`,
 # which leaves nothing of a string made only of them: no regex to compile at a cold start.

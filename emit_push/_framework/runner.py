@@ -69,6 +69,8 @@ class Runner:
         self._clients = weakref.WeakKeyDictionary()
         self.space_id = client.space_id if client is not None else client_settings["space_id"]
         self._prepared = False
+        self.missing = ""
+        """What settings are missing, as the error says it (empty: none, or not checked yet)."""
         self._background: set[asyncio.Task[PushResult]] = set()
         self._abort: asyncio.Event | None = None
         self.notices: Notices | None = None
@@ -83,6 +85,7 @@ class Runner:
         bound.handlers = dict(self.handlers)
         bound.middleware = list(self.middleware)
         bound._prepared = False
+        bound.missing = ""
         bound._background = set()
         bound._abort = None
         return bound
@@ -97,22 +100,52 @@ class Runner:
     def prepare(self) -> None:
         """Check the settings now (adapters call this when they are built).
 
-        Raises ``ConfigurationError`` for a missing space or key.
+        A malformed setting raises ``ConfigurationError``. A missing space or key does
+        not: it is warned about, once, and named by the first push (answered 500), poll
+        or API call (``require_settings``); until then the environment is read again at
+        each use, so it may be set after the app is made (a test's fixture, say).
         """
         if self._prepared:
             return
-        if self._client is None:
-            from .._sdk.settings import load_settings
+        if self._client is not None:
+            self._prepared = True
+            return
+        from .._sdk.settings import check_given, missing
 
-            settings = load_settings(
-                client="EmitPush", allow_async_key=True, **self._client_settings
+        space_id = check_given(client="EmitPush", allow_async_key=True, **self._client_settings)
+        settings = self._client_settings
+        was, self.missing = self.missing, missing("EmitPush", space_id, settings["api_key"])
+        if not self.missing:
+            self.space_id = space_id
+            self._prepared = True
+        elif not was:
+            log.warning(
+                "emit-push: %s: until then each push is answered 500 (not_configured),"
+                " and each poll or API call raises ConfigurationError",
+                self.missing,
             )
-            self.space_id = settings.space_id
-        self._prepared = True
+
+    def setting(self, name: str) -> Any:
+        """A client setting as given to the app (``api_key``, ``space_id``...), or None."""
+        return self._client_settings.get(name)
+
+    def give_settings(self, **settings: Any) -> None:
+        """Settings that arrive after the app was made (a secret read from a store at the
+        first invocation): they count from the next client made, and are checked again."""
+        if self._clients:
+            raise ConfigurationError("settings must be given before the first API call")
+        self._client_settings.update(settings)
+        self._prepared = False
+
+    def require_settings(self) -> None:
+        """``ConfigurationError`` naming what is missing (a poll, an API call, a sweep)."""
+        self.prepare()
+        if self.missing:
+            raise ConfigurationError(self.missing)
 
     def serving(self) -> None:
-        """A push endpoint starts: settings checked; one warning when no push secret is
-        set (then every push is accepted)."""
+        """A push endpoint starts: settings checked (a warning names any missing); one
+        warning when no push secret is set (then every push is accepted)."""
         self.prepare()
         if not self.auth.enabled and self.warn_without_secret:
             self.warn_without_secret = False
@@ -128,6 +161,7 @@ class Runner:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
+            self.require_settings()
             from .._sdk.client import AsyncClient
 
             client = self._clients[loop] = AsyncClient(**self._client_settings)
@@ -144,14 +178,17 @@ class Runner:
     # -- a push ---------------------------------------------------------------------
 
     def check(self, body: bytes, headers: Mapping[str, str]) -> Push | PushResult:
-        """Authenticate and validate a push, without I/O (see ``push.check_push``)."""
-        from .push import check_push
+        """Authenticate and validate a push, without I/O (see ``push.check_push``); a
+        push is refused (500 ``not_configured``) while settings are missing."""
+        from .push import PushResult, check_push
 
         self.serving()
         lowered = {key.lower(): value for key, value in headers.items()}
         checked = check_push(
             body, lowered, auth=self.auth, space_id=self.space_id, max_bytes=self.max_push_bytes
         )
+        if isinstance(checked, tuple) and self.missing:  # authentic, but no claim can be made
+            checked = PushResult.refused(500, "not_configured", self.missing, job_id=checked.job_id)
         if not isinstance(checked, tuple):  # refused: say so in the process's log too
             self._refused(checked)
         return checked

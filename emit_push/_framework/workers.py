@@ -1,8 +1,9 @@
 """``client.workers``: run job functions from a client, the TypeScript SDK's way.
 
-``create_push_handler(on_job)`` makes an ``EmitPush`` around one function (every job
-name goes to it); ``handle_push(payload, on_job=...)`` handles one push you received
-yourself; ``run_polling(on_job=...)`` polls for jobs. All are ``EmitPush`` underneath;
+``create_push_handler(on_job)`` makes a :class:`PushHandler` (an ``EmitPush``) around one
+function (every job name goes to it); ``handle_push(payload, on_job=...)`` handles one
+push you received yourself; ``run_polling(on_job=...)`` polls for jobs. All are
+``EmitPush`` underneath;
 job options are ``on_job``'s (``JobOptions``), with the TypeScript SDK's defaults
 (``SDK_DEFAULTS``: the function completes the job itself, no keepalives unless asked).
 Every call goes through the client: the sync ``EmitClient``'s in threads
@@ -15,11 +16,12 @@ import asyncio
 import functools
 import json
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, Unpack, cast
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack, cast, overload
 
 import httpx
 
 from .._sdk.client import AsyncClient
+from .app import EmitPush
 from .handlers import UNSET
 from .options import DEFAULTS, POLL_DEFAULTS, SDK_DEFAULTS, check_names, split
 from .runner import ANY_NAME
@@ -29,11 +31,10 @@ if TYPE_CHECKING:
     from .._sdk.jobs import AsyncJobs
     from .._sdk.transport import AsyncDriver
     from .._wire.endpoints import Call
-    from .app import EmitPush
     from .options import JobOptions, WorkerOptions
     from .push import PushResult
 
-__all__ = ["AsyncWorkers", "ThreadedClient", "Workers"]
+__all__ = ["AsyncWorkers", "PushHandler", "PushPayload", "ThreadedClient", "Workers"]
 
 T = TypeVar("T")
 
@@ -46,11 +47,94 @@ LOOP_OPTIONS = ("on_error", "stop_on_error")
 
 
 def _body(payload: PushPayload) -> bytes:
+    """The body of a push given parsed (a mapping), as text, or as bytes.
+
+    Raises ``TypeError`` or ``ValueError`` for a mapping JSON cannot hold.
+    """
     if isinstance(payload, bytes):
         return payload
     if isinstance(payload, str):
         return payload.encode()
-    return json.dumps(dict(payload)).encode()
+    if not isinstance(payload, Mapping):
+        raise TypeError(f"a push is a mapping, bytes or str, not {type(payload).__name__}")
+    return json.dumps(dict(payload), allow_nan=False).encode()
+
+
+class PushHandler(EmitPush):
+    """What ``client.workers.create_push_handler(...)`` returns: an ``EmitPush`` whose
+    ``handle_push`` also takes the push's parsed payload, as the TypeScript SDK's
+    ``handlePush(payload)`` does.
+
+    Two forms; which one decides whether the push secret is checked:
+
+    - ``await handler.handle_push(payload)``: the push's JSON body, parsed (a mapping; its
+      raw ``bytes`` or ``str`` do too). *You* vouch for the request: your web framework
+      authenticated it, so no secret is checked (there are no headers to check it in).
+      The body is still validated (``jobId``, ``type``, ``spaceId``) before any claim.
+    - ``await handler.handle_push(body, headers)``: the raw request, as ``EmitPush`` and
+      the adapters take it; the push secret is checked against ``headers`` (when one is
+      set). ``body`` may also be the parsed payload.
+
+    Both return the ``PushResult``; ``result.http()`` (or ``result.body()``) is the
+    answer to send. ``handler.asgi()`` and the adapters serve it like any ``EmitPush``.
+
+        handler = client.workers.create_push_handler(resize)
+        result = await handler.handle_push(await request.json())   # authenticated by you
+        result = await handler.handle_push(await request.body(), request.headers)
+    """
+
+    @overload
+    async def handle_push(
+        self,
+        payload: PushPayload,
+        /,
+        *,
+        remaining_time: float | None = None,
+        deadline: float | None = None,
+    ) -> PushResult: ...
+    @overload
+    async def handle_push(
+        self,
+        body: PushPayload,
+        headers: Mapping[str, str],
+        *,
+        remaining_time: float | None = None,
+        deadline: float | None = None,
+    ) -> PushResult: ...
+    async def handle_push(
+        self,
+        body: PushPayload,
+        headers: Mapping[str, str] | None = None,
+        *,
+        remaining_time: float | None = None,
+        deadline: float | None = None,
+    ) -> PushResult:
+        """Handle one push: its parsed payload alone (the caller authenticated it), or
+        its raw body and headers (the push secret is checked). See :class:`PushHandler`."""
+        import time
+
+        from .auth import PushAuth
+        from .push import PushResult, check_push
+
+        try:
+            raw = _body(body)
+        except (TypeError, ValueError) as exc:
+            return PushResult.refused(400, "invalid_push", f"the payload is not JSON: {exc}")
+        if headers is not None:
+            return await super().handle_push(
+                raw, headers, remaining_time=remaining_time, deadline=deadline
+            )
+        runner = self.runner
+        runner.prepare()
+        checked = check_push(
+            raw, {}, auth=PushAuth(), space_id=runner.space_id, max_bytes=runner.max_push_bytes
+        )
+        if isinstance(checked, PushResult):
+            return checked
+        if remaining_time is not None:
+            ends = time.monotonic() + remaining_time
+            deadline = ends if deadline is None else min(deadline, ends)
+        return await runner.run_push(checked, deadline=deadline)
 
 
 def _app(
@@ -61,14 +145,12 @@ def _app(
     options: Mapping[str, Any],
     client: AsyncClient,
     app_options: Mapping[str, Any] | None = None,
-) -> EmitPush:
+) -> PushHandler:
     """An app on ``client`` whose one (catch-all) handler is ``on_job``, with the SDK's
     defaults under ``options``; handlers added to it later get ``EmitPush``'s own
     defaults (and ``app_options``)."""
-    from .app import EmitPush
-
     check_names(options, DEFAULTS, where, "job options")  # on_job would take payload=
-    app = EmitPush(
+    app = PushHandler(
         push_secret=push_secret,
         push_secret_header=push_secret_header,
         client=client,
@@ -80,7 +162,7 @@ def _app(
 
 def _polling_app(
     on_job: Callable[..., Any], options: Mapping[str, Any], client: AsyncClient
-) -> tuple[EmitPush, dict[str, Any]]:
+) -> tuple[PushHandler, dict[str, Any]]:
     """The app ``run_polling`` runs, and the loop's options. The app is the loop's own,
     so the function's ``on_error`` and ``stop_on_error`` are the loop's too."""
     check_names(options, {**DEFAULTS, **POLL_DEFAULTS}, "run_polling")
@@ -159,13 +241,16 @@ class AsyncWorkers:
         push_secret: str | list[str] | None = UNSET,
         push_secret_header: str = "Authorization",
         **options: Unpack[JobOptions],
-    ) -> EmitPush:
-        """An ``EmitPush`` on this client that runs ``on_job`` for every pushed job.
+    ) -> PushHandler:
+        """A :class:`PushHandler` (an ``EmitPush``) on this client that runs ``on_job`` for
+        every pushed job.
 
-        ``push_secret`` defaults to ``EMIT_PUSH_SECRET``, as ``EmitPush``'s does.
+        ``push_secret`` defaults to ``EMIT_PUSH_SECRET``, as ``EmitPush``'s does; it is
+        checked when the push comes with its headers (or through ``handler.asgi()``).
 
-        handler = client.workers.create_push_handler(resize, push_secret="s3cret")
-        result = await handler.handle_push(body, headers)      # or handler.asgi()
+            handler = client.workers.create_push_handler(resize, push_secret="s3cret")
+            result = await handler.handle_push(payload)            # you authenticated it
+            result = await handler.handle_push(body, headers)      # the secret is checked
         """
         where = "create_push_handler"
         return _app(where, on_job, push_secret, push_secret_header, options, self._client)
@@ -186,8 +271,9 @@ class AsyncWorkers:
         carry it), for callers whose web framework has not authenticated the request.
         """
         app = self.create_push_handler(on_job, push_secret=push_secret, **options)
-        app.runner.warn_without_secret = push_secret is not None  # else the caller checks
-        return await app.handle_push(_body(payload), headers or {}, remaining_time=remaining_time)
+        if push_secret is None:  # the caller authenticated the request
+            return await app.handle_push(payload, remaining_time=remaining_time)
+        return await app.handle_push(payload, headers or {}, remaining_time=remaining_time)
 
     async def run_polling(
         self, *, on_job: Callable[..., Any], **options: Unpack[WorkerOptions]
@@ -225,11 +311,14 @@ class Workers:
         push_secret: str | list[str] | None = UNSET,
         push_secret_header: str = "Authorization",
         **options: Unpack[JobOptions],
-    ) -> EmitPush:
-        """An ``EmitPush`` on this client that runs ``on_job`` for every job.
+    ) -> PushHandler:
+        """A :class:`PushHandler` (an ``EmitPush``) on this client that runs ``on_job`` for
+        every job.
 
-        Pushes are handled on an event loop: serve it with ``handler.asgi()`` or an
-        adapter. Its calls go through this client, in threads, on any loop.
+        Pushes are handled on an event loop: ``await handler.handle_push(payload)``, or
+        serve it with ``handler.asgi()`` or an adapter (for one push from sync code,
+        ``client.workers.handle_push``). Its calls go through this client, in threads,
+        on any loop.
         """
         where = "create_push_handler"
         return _app(where, on_job, push_secret, push_secret_header, options, self._threaded)
@@ -246,13 +335,12 @@ class Workers:
     ) -> PushResult:
         """Handle one push you received yourself, blocking until the job has run."""
         app = self.create_push_handler(on_job, push_secret=push_secret, **options)
-        app.runner.warn_without_secret = push_secret is not None  # else the caller checks
 
         async def run() -> PushResult:
             try:
-                return await app.handle_push(
-                    _body(payload), headers or {}, remaining_time=remaining_time
-                )
+                if push_secret is None:  # the caller authenticated the request
+                    return await app.handle_push(payload, remaining_time=remaining_time)
+                return await app.handle_push(payload, headers or {}, remaining_time=remaining_time)
             finally:
                 await app.aclose()
 

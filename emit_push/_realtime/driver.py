@@ -5,7 +5,10 @@ loop, ``EmitClient`` on a loop of its own in a background thread (``connection``
 to do after each close comes from the :class:`~.protocol.Session`. Every wait
 (connecting, reading, backing off) races the stop event, so closing takes effect at once.
 
-``websockets`` is imported on first use only: ``import emit_push`` must stay light.
+``websockets`` is imported on first use only: ``import emit_push`` must stay light. A
+stream's ``connect`` option (``options.Connect``) opens its sockets instead of
+``websockets``' ``connect``: another library's socket is read through
+``options.RealtimeSocket``.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from .options import Callbacks
 from .protocol import Outcome, RedactingLogger, Session, redact
 
 if TYPE_CHECKING:
-    from websockets.asyncio.client import ClientConnection
+    from .options import Connect, RealtimeSocket
 
 __all__ = ["TASK_PREFIX", "Sleep", "StreamRunner"]
 
@@ -90,6 +93,15 @@ def _close_of(exc: Exception) -> tuple[int, str]:
     return int(frame.code), str(frame.reason)
 
 
+def _socket_close(ws: RealtimeSocket, exc: Exception) -> tuple[int, str]:
+    """How a socket of a ``connect`` hook closed, as it says (``close_code``,
+    ``close_reason``), or 1006 (lost) with the exception's words."""
+    code, reason = getattr(ws, "close_code", None), getattr(ws, "close_reason", None)
+    if not isinstance(code, int) or isinstance(code, bool):
+        return 1006, str(exc) or "connection lost"
+    return code, reason if isinstance(reason, str) else ""
+
+
 def _describe(exc: Exception) -> tuple[str, int | None, bool]:
     """What failed to connect: a message, the HTTP status if any, whether it is transient."""
     from websockets.exceptions import InvalidMessage, InvalidStatus
@@ -97,6 +109,10 @@ def _describe(exc: Exception) -> tuple[str, int | None, bool]:
     if isinstance(exc, InvalidStatus):
         status = exc.response.status_code
         return f"the server answered HTTP {status}", status, status >= 500
+    # Another library's refused handshake (a ``connect`` hook's): its status, if it says.
+    said = getattr(exc, "status_code", getattr(exc, "status", None))
+    if isinstance(said, int) and not isinstance(said, bool) and 100 <= said < 600:
+        return f"the server answered HTTP {said}", said, said >= 500
     transient = isinstance(exc, OSError | TimeoutError | InvalidMessage)
     return f"{type(exc).__name__}: {exc}", None, transient
 
@@ -164,23 +180,25 @@ class StreamRunner:
 
     async def _connect_once(self, token: str | None, stop: _Stop) -> Outcome | None:
         """One connection: its outcome, or None when stopped."""
-        from websockets.asyncio.client import connect
+        from websockets.asyncio.client import connect as websockets_connect
         from websockets.exceptions import ConnectionClosed
 
         self.session.attempt()
+        hook = self.session.options.connect
+        connect: Connect = hook or websockets_connect
         headers = {k: v for k, v in self.config.headers.items() if k not in _SKIPPED_HEADERS}
-        opening = connect(
-            self.session.url(self.config.base_url, token),
-            additional_headers=headers,
-            user_agent_header=self.config.headers.get("user-agent"),
-            open_timeout=_OPEN_TIMEOUT,
-            close_timeout=_CLOSE_TIMEOUT,
-            max_size=MAX_MESSAGE_BYTES,
-            logger=RedactingLogger(logging.getLogger("websockets.client"), token),
-            **self._connect_options,
-        )
         try:
-            ws: ClientConnection = await _race(opening, stop, discard=_close)
+            opening = connect(
+                self.session.url(self.config.base_url, token),
+                additional_headers=headers,
+                user_agent_header=self.config.headers.get("user-agent"),
+                open_timeout=_OPEN_TIMEOUT,
+                close_timeout=_CLOSE_TIMEOUT,
+                max_size=MAX_MESSAGE_BYTES,
+                logger=RedactingLogger(logging.getLogger("websockets.client"), token),
+                **self._connect_options,
+            )
+            ws: RealtimeSocket = await _race(opening, stop, discard=_close)
         except Exception as exc:
             detail, status, transient = _describe(exc)
             outcome = self.session.connect_failed(
@@ -195,23 +213,31 @@ class StreamRunner:
             self.session.opened()
             await self._call("on_open", self.callbacks.on_open)
             while True:
-                message = await _race(ws.recv(), stop)
+                try:
+                    message = await _race(ws.recv(), stop)
+                except ConnectionClosed as exc:
+                    code, reason = _close_of(exc)
+                    break
+                except Exception as exc:
+                    if hook is None:  # not a close of websockets' own socket: a bug
+                        raise
+                    # Another library's socket: an error from recv() is its close.
+                    code, reason = _socket_close(ws, exc)
+                    break
                 if message is _STOPPED:
-                    await ws.close()
+                    await _close(ws)
                     closed = RealtimeClose(1000, "closed by the client")
                     await self._call("on_close", self.callbacks.on_close, closed)
                     return None
                 event = self.session.received(message)
                 if event is not None:
                     await self._call("on_event", self.callbacks.on_event, event)
-        except ConnectionClosed as exc:
-            code, reason = _close_of(exc)
             outcome = self.session.closed(code, reason)
             closed = RealtimeClose(code, reason, outcome.delay)
             await self._call("on_close", self.callbacks.on_close, closed)
             return outcome
         finally:
-            await ws.close()
+            await _close(ws)
 
     async def _call(self, name: str, callback: Callable[..., Any] | None, *args: Any) -> None:
         """Call a hook; what it raises is logged, and the stream goes on."""
@@ -225,5 +251,9 @@ class StreamRunner:
             log.exception("realtime: the %s callback of the %s raised", name, self.session.label)
 
 
-async def _close(ws: ClientConnection) -> None:
-    await ws.close()
+async def _close(ws: RealtimeSocket) -> None:
+    """Close a socket we are done with; one that fails to close is closed enough."""
+    try:
+        await ws.close()
+    except Exception as exc:
+        log.debug("realtime: closing a socket failed: %r", exc)

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from pydantic import ValidationError, model_validator
 
-from .._wire.models import JobDetails, Progress, _Wire
+from .._wire.models import JobDetails, Progress, Status, _Wire
 
 __all__ = [
     "TERMINAL_TYPES",
@@ -61,7 +61,8 @@ class RealtimeEvent(_Wire):
 
     type: str
     job_id: str | None = None
-    status: str | None = None
+    status: Status | None = None
+    """The job's status after the event (a ``JobStatus``; any string the service sends)."""
     data: Any = None
     timestamp: datetime | None = None
     job_name: str | None = None

@@ -9,14 +9,47 @@ takes those two values, never the keywords one by one.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from .._exceptions import InvalidInputError
 from .events import RealtimeClose, RealtimeEvent
 
-__all__ = ["Callbacks", "StreamOptions"]
+__all__ = ["Callbacks", "Connect", "RealtimeSocket", "StreamOptions"]
+
+
+class RealtimeSocket(Protocol):
+    """What a stream needs of an open WebSocket (``websockets``' ``ClientConnection`` is one).
+
+    ``recv()`` returns the next message and raises once the connection is closed: with
+    ``websockets``' ``ConnectionClosed`` the close code is read from it; with any other
+    exception from the socket's ``close_code`` and ``close_reason`` attributes, when it
+    has them (else the close is 1006, lost).
+    """
+
+    async def recv(self) -> str | bytes: ...
+
+    async def close(self) -> None: ...
+
+
+Connect = Callable[..., Awaitable[RealtimeSocket]]
+"""The realtime connect hook (the TypeScript SDK's ``webSocketFactory``).
+
+Called as ``websockets.asyncio.client.connect`` is, once per connection: the URL
+(``ws(s)://.../realtime/...``, the token in its query) and that function's keyword
+arguments (``additional_headers``, ``user_agent_header``, ``open_timeout``,
+``close_timeout``, ``max_size``, ``logger``). Returns an awaitable of the open socket
+(a :class:`RealtimeSocket`). Wrap the default to add a proxy or TLS settings, or open
+the socket with another library (the headers are ``additional_headers``)::
+
+    from websockets.asyncio.client import connect
+
+    def via_proxy(url: str, **options: Any) -> connect:
+        return connect(url, proxy="http://proxy.internal:3128", ssl=context, **options)
+
+    client.realtime.connect_job(job_id, connect=via_proxy, on_event=print)
+"""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,6 +70,8 @@ class StreamOptions:
     """Space stream: the cursor to resume from."""
     stream_instance_id: str | None = None
     """Space stream: the server instance that numbered ``since``."""
+    connect: Connect | None = None
+    """Opens each connection's socket; None: ``websockets.asyncio.client.connect``."""
 
     def __post_init__(self) -> None:
         since, instance = self.since, self.stream_instance_id
@@ -53,6 +88,8 @@ class StreamOptions:
             raise InvalidInputError("token must be a non-empty string")
         if token is not None and self.use_api_key:
             raise InvalidInputError("pass token= or use_api_key=True, not both")
+        if self.connect is not None and not callable(self.connect):
+            raise InvalidInputError(f"connect must be callable, got {self.connect!r}")
 
 
 def _seconds(name: str, value: object) -> None:

@@ -20,7 +20,7 @@ from .._sdk.config import ClientConfig
 from .connection import AsyncRealtimeConnection, RealtimeConnection, StopEvent
 from .driver import Sleep, StreamRunner
 from .events import RealtimeClose, RealtimeEvent
-from .options import Callbacks, StreamOptions
+from .options import Callbacks, Connect, StreamOptions
 from .protocol import Session, StreamKind
 
 __all__ = ["AsyncRealtime", "AsyncRealtimeConnection", "Realtime", "RealtimeConnection"]
@@ -72,6 +72,7 @@ class _Streams(Generic[C, E]):
         auto_reconnect: bool = False,
         reconnect_delay: float = 1.0,
         max_reconnect_delay: float = 15.0,
+        connect: Connect | None = None,
         on_open: Callable[[], Any] | None = None,
         on_event: Callable[[RealtimeEvent], Any] | None = None,
         on_error: Callable[[Exception], Any] | None = None,
@@ -87,7 +88,9 @@ class _Streams(Generic[C, E]):
         seconds, doubling up to ``max_reconnect_delay`` (with jitter); a refused one
         (4401, 4403, 4404) never is. Callbacks may be functions or async functions;
         ``on_error`` gets every failure (``RealtimeError``), ``on_close`` every close.
-        Setting ``stop`` ends the stream, as ``close()`` does.
+        Setting ``stop`` ends the stream, as ``close()`` does. ``connect`` opens each
+        connection's socket instead of ``websockets``' ``connect`` (the TypeScript SDK's
+        ``webSocketFactory``: a proxy, TLS settings, another library; see ``Connect``).
 
             conn = client.realtime.connect_job(job_id, on_event=lambda e: print(e.type))
         """
@@ -97,6 +100,7 @@ class _Streams(Generic[C, E]):
             auto_reconnect=auto_reconnect,
             reconnect_delay=reconnect_delay,
             max_reconnect_delay=max_reconnect_delay,
+            connect=connect,
         )
         session = self._session("job", job_id, options)
         callbacks = Callbacks(on_open, on_event, on_error, on_close)
@@ -112,6 +116,7 @@ class _Streams(Generic[C, E]):
         auto_reconnect: bool = False,
         reconnect_delay: float = 1.0,
         max_reconnect_delay: float = 15.0,
+        connect: Connect | None = None,
         on_open: Callable[[], Any] | None = None,
         on_event: Callable[[RealtimeEvent], Any] | None = None,
         on_error: Callable[[Exception], Any] | None = None,
@@ -135,6 +140,7 @@ class _Streams(Generic[C, E]):
             auto_reconnect=auto_reconnect,
             reconnect_delay=reconnect_delay,
             max_reconnect_delay=max_reconnect_delay,
+            connect=connect,
             since=since,
             stream_instance_id=stream_instance_id,
         )
@@ -151,6 +157,7 @@ class _Streams(Generic[C, E]):
         auto_reconnect: bool = False,
         reconnect_delay: float = 1.0,
         max_reconnect_delay: float = 15.0,
+        connect: Connect | None = None,
         stop: StopEvent | None = None,
     ) -> E:
         """The events of one job, until it ends; options as for ``connect_job``.
@@ -165,6 +172,7 @@ class _Streams(Generic[C, E]):
             auto_reconnect=auto_reconnect,
             reconnect_delay=reconnect_delay,
             max_reconnect_delay=max_reconnect_delay,
+            connect=connect,
         )
         return self._iterate(self._session("job", job_id, options), stop)
 
@@ -178,6 +186,7 @@ class _Streams(Generic[C, E]):
         auto_reconnect: bool = False,
         reconnect_delay: float = 1.0,
         max_reconnect_delay: float = 15.0,
+        connect: Connect | None = None,
         stop: StopEvent | None = None,
     ) -> E:
         """The events of a space, ``Connected`` first; options as for ``connect_space``."""
@@ -187,6 +196,7 @@ class _Streams(Generic[C, E]):
             auto_reconnect=auto_reconnect,
             reconnect_delay=reconnect_delay,
             max_reconnect_delay=max_reconnect_delay,
+            connect=connect,
             since=since,
             stream_instance_id=stream_instance_id,
         )

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 from typing_extensions import TypeVar as DefaultTypeVar
 
 from .._exceptions import JobKilledError
-from .view import AsyncRunner, JobCore, JobView, SyncRunner
+from .view import AsyncRunner, JobCore, JobView, SyncRunner, earlier_checkpoint
 
 # The job classes are defined at import (``Job`` subclasses them); what a job does is
 # imported when a job is made or a call is built: the endpoints, the models, the logger
@@ -146,6 +146,22 @@ class AsyncClaimedJob(JobView[P]):
         from .._wire import endpoints as ep
 
         return await self._run(ep.get_progress(self.id))
+
+    async def last_checkpoint(self) -> dict[str, Any] | None:
+        """The data of the last checkpoint an earlier attempt stored: where a retry
+        resumes from. None on a first attempt, or when no attempt stored one.
+
+        A retry reads it from the job's history, once (one ``get_details()``); a first
+        attempt makes no call. The value is kept: this attempt's own checkpoints do not
+        change it.
+
+            resume = await job.last_checkpoint() or {"offset": 0}
+        """
+        core = self._core
+        if core.last_checkpoint is None:
+            details = await self.get_details() if self.attempt_number > 0 else None
+            core.last_checkpoint = (earlier_checkpoint(details, self.attempt_number),)
+        return core.last_checkpoint[0]
 
     async def get_logs(
         self,
@@ -285,6 +301,18 @@ class ClaimedJob(JobView[P]):
         from .._wire import endpoints as ep
 
         return self._run(ep.get_progress(self.id))
+
+    def last_checkpoint(self) -> dict[str, Any] | None:
+        """The data of the last checkpoint an earlier attempt stored, read once on a
+        retry (see ``AsyncClaimedJob.last_checkpoint``).
+
+            resume = job.last_checkpoint() or {"offset": 0}
+        """
+        core = self._core
+        if core.last_checkpoint is None:
+            details = self.get_details() if self.attempt_number > 0 else None
+            core.last_checkpoint = (earlier_checkpoint(details, self.attempt_number),)
+        return core.last_checkpoint[0]
 
     def get_logs(
         self,

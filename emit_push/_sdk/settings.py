@@ -5,6 +5,10 @@ checked without I/O. ``app.runner.prepare()`` checks them at a cold start, befor
 client exists, so nothing here imports httpx: a plain ``http(s)://host[:port]/path``
 base URL is checked by its text, and any other goes through ``httpx.URL``, whose verdict
 is the rule. ``config`` builds a client's whole configuration on top of these.
+
+A setting given but malformed is refused at once; one merely missing (``missing``) is
+the caller's to report: a client refuses it when it is made, an app when it is first
+used (so that an app module imports in a test without the environment).
 """
 
 from __future__ import annotations
@@ -22,8 +26,10 @@ __all__ = [
     "ApiKey",
     "ApiKeyHeader",
     "Settings",
+    "check_given",
     "is_async_function",
     "load_settings",
+    "missing",
 ]
 
 DEFAULT_BASE_URL = "https://emit.run/api/v1"
@@ -56,28 +62,55 @@ def load_settings(
     api_key_header: str,
     allow_async_key: bool,
 ) -> Settings:
-    """Settings from the arguments, else ``EMIT_SPACE_ID``/``EMIT_API_KEY``/``EMIT_BASE_URL``."""
+    """Settings from the arguments, else ``EMIT_SPACE_ID``/``EMIT_API_KEY``/``EMIT_BASE_URL``.
+
+    ``ConfigurationError`` for a missing space or key (``missing``) or a malformed setting.
+    """
     space_id = space_id or os.environ.get("EMIT_SPACE_ID") or None
     api_key = api_key or os.environ.get("EMIT_API_KEY") or None
     base_url = base_url or os.environ.get("EMIT_BASE_URL") or DEFAULT_BASE_URL
-    missing = [
-        f"{arg}= (or {env})"
-        for arg, env, value in [
-            ("space_id", "EMIT_SPACE_ID", space_id),
-            ("api_key", "EMIT_API_KEY", api_key),
-        ]
-        if value is None
-    ]
-    if missing:
-        raise ConfigurationError(f"{client} needs {' and '.join(missing)}")
-    assert space_id is not None
-    assert api_key is not None
+    if space_id is None or api_key is None:
+        raise ConfigurationError(missing(client, space_id, api_key))
     return Settings(
         space_id=_space_id(space_id),
         base_url=_base_url(base_url),
         api_key=_api_key(api_key, client, allow_async_key),
         api_key_header=_key_header(api_key_header),
     )
+
+
+def missing(client: str, space_id: object, api_key: object) -> str:
+    """What is missing, as ``client`` says it (empty: nothing), the environment read for
+    what is not given: ``EmitPush needs api_key= (or EMIT_API_KEY)``."""
+    needed = [
+        f"{arg}= (or {env})"
+        for arg, env, value in [
+            ("space_id", "EMIT_SPACE_ID", space_id),
+            ("api_key", "EMIT_API_KEY", api_key),
+        ]
+        if not (value or os.environ.get(env))
+    ]
+    return f"{client} needs {' and '.join(needed)}" if needed else ""
+
+
+def check_given(
+    *,
+    client: str,
+    space_id: str | None,
+    api_key: ApiKey | None,
+    base_url: str | None,
+    api_key_header: str,
+    allow_async_key: bool,
+) -> str | None:
+    """Check the settings that are set, and none that is not: ``ConfigurationError`` for
+    a malformed one. Returns the space id when it is set (else None)."""
+    space_id = space_id or os.environ.get("EMIT_SPACE_ID") or None
+    api_key = api_key or os.environ.get("EMIT_API_KEY") or None
+    _base_url(base_url or os.environ.get("EMIT_BASE_URL") or DEFAULT_BASE_URL)
+    _key_header(api_key_header)
+    if api_key is not None:
+        _api_key(api_key, client, allow_async_key)
+    return None if space_id is None else _space_id(space_id)
 
 
 def _api_key(api_key: ApiKey, client: str, allow_async: bool) -> ApiKey:

@@ -8,6 +8,7 @@ say what drives them (a client, or its driver).
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
@@ -18,9 +19,9 @@ if TYPE_CHECKING:
     from .._logs.logger import Batch, JobLogger, LoggerOptions
     from .._logs.shipping import TaskShipper, ThreadShipper
     from .._wire.endpoints import Call
-    from .._wire.models import JobDescriptor
+    from .._wire.models import JobDescriptor, JobDetails
 
-__all__ = ["AsyncRunner", "JobCore", "JobView", "SyncRunner"]
+__all__ = ["AsyncRunner", "JobCore", "JobView", "SyncRunner", "earlier_checkpoint"]
 
 P = DefaultTypeVar("P", default=Any)
 T = TypeVar("T")
@@ -41,7 +42,7 @@ class AsyncRunner(Protocol):
 class JobCore:
     """What every view of one claimed job shares: descriptor, logger, kill flag."""
 
-    __slots__ = ("descriptor", "killed", "log", "shipper")
+    __slots__ = ("descriptor", "killed", "last_checkpoint", "log", "shipper")
 
     def __init__(
         self,
@@ -68,6 +69,8 @@ class JobCore:
         repeat = echo(job_id, descriptor.name, descriptor.attempt_number, options.echo_level)
         self.log = JobLogger(buffer, self.shipper.notify, options.source, repeat)
         self.killed = False
+        self.last_checkpoint: tuple[dict[str, Any] | None] | None = None
+        """``(data,)`` once ``job.last_checkpoint()`` has read it; None before."""
 
 
 class JobView(Generic[P]):
@@ -136,3 +139,28 @@ class JobView(Generic[P]):
             f"{type(self).__name__}(id={self.id!r}, name={self.name!r}, "
             f"attempt_number={self.attempt_number})"
         )
+
+
+def earlier_checkpoint(details: JobDetails | None, attempt_number: int) -> dict[str, Any] | None:
+    """The data of the latest checkpoint that an attempt before ``attempt_number`` stored,
+    from the job's history (``details.events``); None when there is none.
+
+    Events come oldest first (the local server's order); a history that comes newest first
+    (by ``createdAt``) is read the other way. A service that also sends the job's latest
+    ``checkpoint`` (the local server does) covers a checkpoint older than the page of
+    events it returned, when that page holds none.
+    """
+    if details is None:
+        return None
+    events = list(details.events)
+    if events and events[0].created_at and events[-1].created_at:
+        with contextlib.suppress(TypeError):  # naive and aware times: keep the order given
+            if events[0].created_at > events[-1].created_at:
+                events.reverse()
+    checkpoints = [event for event in events if event.type == "checkpoint"]
+    for event in reversed(checkpoints):
+        earlier = event.attempt_number is None or event.attempt_number < attempt_number
+        if earlier and isinstance(event.data, dict):
+            return event.data
+    latest = (details.model_extra or {}).get("checkpoint")
+    return latest if not checkpoints and isinstance(latest, dict) else None

@@ -154,15 +154,28 @@ def list_jobs(
     )
 
 
+# What an answer of an open shape must hold to be read at all: without one of these it
+# is not the answer asked for, and reading it as "no progress" or "no logs" would hide that.
+_PROGRESS_KEYS = frozenset({"progress", "percent", "status", "jobId", "job_id"})
+_LOG_KEYS = frozenset({"logs", "lines"})
+
+
 def get_progress(job_id: str) -> Call[JobProgress]:
-    """``GET /jobs/:jobId/progress``; the answer's ``jobId`` may be left out."""
+    """``GET /jobs/:jobId/progress``; the answer's ``jobId`` may be left out.
+
+    The report reads nested (``{"progress": {...}}``) or flat (``{"percent", "message"}``);
+    an answer with neither, nor the job's ``status``, is unreadable (``ValueError``: the
+    client raises ``UnexpectedResponseError``).
+    """
     from .models import JobProgress
 
-    return Call(
-        "GET",
-        _job_path(job_id, "progress"),
-        lambda r: JobProgress.model_validate(_filled(_json(r), "jobId", job_id)),
-    )
+    def parse(response: httpx.Response) -> JobProgress:
+        data = _json(response)
+        if not isinstance(data, dict) or not _PROGRESS_KEYS & data.keys():
+            raise ValueError(f"a job's progress is an object with 'progress', got {_kind(data)}")
+        return JobProgress.model_validate(_filled(data, "jobId", job_id))
+
+    return Call("GET", _job_path(job_id, "progress"), parse)
 
 
 def logs(
@@ -175,11 +188,28 @@ def logs(
     q: str | None = None,
 ) -> Call[LogPage]:
     """``GET /jobs/:jobId/logs``: a page of logs, oldest first."""
-    from .models import LogPage
-
     params = {"after": after, "before": before, "limit": limit, "level": level, "q": q}
     query = {k: v for k, v in params.items() if v is not None}
-    return Call("GET", _job_path(job_id, "logs"), _model(LogPage), params=query)
+    return Call("GET", _job_path(job_id, "logs"), _log_page, params=query)
+
+
+def _log_page(response: httpx.Response) -> LogPage:
+    """A page of logs: under ``logs`` (the contract's shape), ``lines``, or a bare list;
+    anything else is unreadable (``ValueError``), not an empty page."""
+    from .models import LogPage
+
+    data = _json(response)
+    if not isinstance(data, list) and not (isinstance(data, dict) and _LOG_KEYS & data.keys()):
+        raise ValueError(f"a page of logs is an object with 'logs', got {_kind(data)}")
+    return LogPage.model_validate(data)
+
+
+def _kind(data: Any) -> str:
+    """What an unreadable answer was, in a few words."""
+    if isinstance(data, dict):
+        keys = ", ".join(repr(key) for key in list(data)[:5]) or "no keys"
+        return f"an object with {keys}"
+    return "an empty body" if data is None else f"JSON {type(data).__name__}"
 
 
 # -- worker side ---------------------------------------------------------------------

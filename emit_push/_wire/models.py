@@ -5,7 +5,13 @@ fields missing from an answer take the contract's defaults, and so do fields the
 sends as ``null`` when the field has a default (``"timeoutSeconds": null`` reads as 300, a
 log line's ``"message": null`` as ""); unknown fields are kept (``model.model_extra``);
 every model accepts both spellings of a field name, so a spec pasted from the service's
-docs (``maxRetries``) works as well as ``max_retries``.
+docs (``maxRetries``) works as well as ``max_retries``. The shapes the contract leaves
+open read in each of their known forms: a page of logs under ``logs`` or ``lines`` (or
+a bare list), a progress nested under ``progress`` or flat (``{percent, message}``).
+
+A job's ``status`` is typed :data:`JobStatus`, the contract's seven, so that mypy catches
+``job.status == "complete"``; at run time a status the contract does not list (a newer
+service's) is kept as its string, never refused.
 """
 
 from __future__ import annotations
@@ -14,9 +20,9 @@ import functools
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, PlainValidator, field_serializer, model_validator
 from pydantic.alias_generators import to_camel
 
 __all__ = [
@@ -27,6 +33,7 @@ __all__ = [
     "JobRef",
     "JobSpec",
     "JobState",
+    "JobStatus",
     "LogEntry",
     "LogLevel",
     "LogPage",
@@ -39,6 +46,22 @@ __all__ = [
 
 LogLevel = Literal["trace", "debug", "info", "warn", "error", "fatal"]
 """The six log levels of ``POST /jobs/:id/logs``, least severe first."""
+
+JobStatus = Literal["scheduled", "pending", "delivered", "running", "completed", "dead", "killed"]
+"""A job's status (contract §2); the last three are terminal.
+
+The wire models read any string here (see ``Status``): type checkers see these seven."""
+
+
+def _any_status(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError("a status is a string")  # pydantic reports a ValueError
+    return value
+
+
+Status = Annotated[JobStatus, PlainValidator(_any_status)]
+"""A :data:`JobStatus` to type checkers, any string at run time: a status the contract
+does not list yet (a newer service's) is kept, not refused (the client reads leniently)."""
 
 
 def format_timestamp(value: datetime | float) -> str:
@@ -120,7 +143,7 @@ class JobRef(_Wire):
 
     id: str
     space_id: str
-    status: str | None = None
+    status: Status | None = None
     realtime_url: str | None = None
 
 
@@ -152,7 +175,7 @@ class JobDetails(_Wire):
 
     id: str
     name: str
-    status: str
+    status: Status
     space_id: str | None = None
     payload: Any = None
     max_retries: int = 3
@@ -174,7 +197,7 @@ class JobState(_Wire):
     """What a worker call (ack, progress, complete...) answers: the job after the call."""
 
     id: str
-    status: str | None = None
+    status: Status | None = None
     attempt_number: int | None = None
 
 
@@ -194,15 +217,36 @@ class Progress(_Wire):
     updated_at: datetime | None = None
 
 
+_PROGRESS_FIELDS = ("percent", "message", "subProgress", "sub_progress", "updatedAt", "updated_at")
+
+
 class JobProgress(_Wire):
     """What ``GET /jobs/:id/progress`` answers; ``progress`` is None before any report.
 
     ``job_id`` comes from the answer, or from the request when the answer leaves it out.
+    The report reads nested (``{"progress": {"percent", "message"...}}``, the contract's
+    shape) or flat (``{"percent", "message"...}`` beside ``jobId`` and ``status``); a bare
+    number as ``progress`` is its percent.
     """
 
     job_id: str = ""
-    status: str | None = None
+    status: Status | None = None
     progress: Progress | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_progress(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        nested = data.get("progress")
+        if isinstance(nested, int | float) and not isinstance(nested, bool):
+            report = {k: data[k] for k in _PROGRESS_FIELDS if k in data}
+            return {**data, "progress": {**report, "percent": nested}}
+        if nested is None and data.get("percent") is not None:
+            report = {k: data[k] for k in _PROGRESS_FIELDS if k in data}
+            rest = {k: v for k, v in data.items() if k not in _PROGRESS_FIELDS}
+            return {**rest, "progress": report}
+        return data
 
 
 class LogEntry(_Wire):
@@ -217,10 +261,24 @@ class LogEntry(_Wire):
 
 
 class LogPage(_Wire):
-    """A page of a job's logs, oldest first; pass ``next_cursor`` as ``after`` for more."""
+    """A page of a job's logs, oldest first; pass ``next_cursor`` as ``after`` for more.
+
+    The lines read from ``logs`` (the contract's shape), ``lines``, or a bare list.
+    """
 
     logs: list[LogEntry] = []
     next_cursor: int | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _other_shapes(cls, data: Any) -> Any:
+        if isinstance(data, list):
+            return {"logs": data}
+        if isinstance(data, dict) and data.get("logs") is None and data.get("lines") is not None:
+            return {k: v for k, v in data.items() if k not in ("lines", "logs")} | {
+                "logs": data["lines"]
+            }
+        return data
 
 
 class LogsAccepted(_Wire):

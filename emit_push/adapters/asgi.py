@@ -13,10 +13,13 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Protocol
 
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from .._extras import requires
+
+with requires("server", "emit_push.adapters.asgi"):
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -43,7 +43,17 @@ HttpFunction = Callable[[HttpRequest], tuple[bytes, int, dict[str, str]]]
 
 
 def http_function(app: EmitPush | None = None) -> HttpFunction:
-    """An HTTP function serving ``app`` (default: the app of the module-level ``on_job``)."""
+    """An HTTP function serving ``app`` (default: the app of the module-level ``on_job``).
+
+    Served by functions-framework (``pip install 'emit-push[gcp]'``) or any Flask app:
+    without Flask, a ``MissingExtraError`` says what to install. Missing settings do
+    not stop it: it warns, and pushes are answered 500 until they are set.
+    """
+    from .._extras import requires
+
+    with requires("gcp", "http_function()"):
+        import flask  # noqa: F401  # what calls the function; imported already when it does
+
     app = app or default_app()
     app.runner.serving()
     loop = _LoopThread()  # started at the first request: the server may fork after import

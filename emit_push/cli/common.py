@@ -19,7 +19,11 @@ if TYPE_CHECKING:
     from .._framework.app import EmitPush
 
 __all__ = [
+    "EXIT_FAILURE",
+    "EXIT_OK",
+    "EXIT_USAGE",
     "CliError",
+    "UsageError",
     "add_client_flags",
     "api_url",
     "app_folder",
@@ -31,20 +35,54 @@ __all__ = [
     "load_app",
     "not_found",
     "push_failure",
+    "require_extra",
     "stream_error",
     "unreachable",
 ]
 
+EXIT_OK = 0
+EXIT_FAILURE = 1
+"""A job that did not complete, a refused call, an app that would not load, the environment."""
+EXIT_USAGE = 2
+"""What the command was given: argparse's errors, a bad flag value, missing settings."""
+
 
 class CliError(Exception):
-    """A one-line error for the user, with the fix when it is known."""
+    """A one-line error for the user, with the fix when it is known; the command then
+    exits ``code`` (``EXIT_FAILURE`` unless said)."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class UsageError(CliError):
+    """A ``CliError`` about the command line itself: a flag value or settings to fix
+    (exit ``EXIT_USAGE``, as argparse's own errors)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, EXIT_USAGE)
+
+
+def require_extra(command: str, modules: tuple[str, ...]) -> None:
+    """``MissingExtraError`` (one line: the module, and ``pip install
+    'emit-push[server]'``) when one of ``modules`` of the server extra is not installed.
+
+    Imported here, before the command starts anything, so that a bare ``pip install
+    emit-push`` meets one line with the fix rather than a traceback halfway through.
+    """
+    from .._extras import requires
+
+    with requires("server", f"emit-push {command}"):
+        for name in modules:
+            importlib.import_module(name)
 
 
 def add_client_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("emit.run settings (default: the environment)")
-    group.add_argument("--base-url", help="API base URL (EMIT_BASE_URL)")
-    group.add_argument("--space-id", help="the space (EMIT_SPACE_ID)")
-    group.add_argument("--api-key", help="an API key (EMIT_API_KEY)")
+    group.add_argument("--base-url", metavar="URL", help="API base URL (EMIT_BASE_URL)")
+    group.add_argument("--space-id", metavar="ID", help="the space (EMIT_SPACE_ID)")
+    group.add_argument("--api-key", metavar="KEY", help="an API key (EMIT_API_KEY)")
 
 
 def client_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -122,7 +160,11 @@ def _forbidden(message: str) -> str:
 
 @contextlib.contextmanager
 def explained(base_url: str | None = None, job_id: str | None = None) -> Iterator[None]:
-    """Turn the SDK's errors into one clear line with the fix, no traceback."""
+    """Turn the SDK's errors into one clear line with the fix, no traceback.
+
+    Missing or invalid settings are a usage error (exit 2: the flags or the environment
+    to fix); a refused call or an unreachable server a failure (exit 1).
+    """
     from .._exceptions import (
         APIConnectionError,
         APIError,
@@ -137,7 +179,7 @@ def explained(base_url: str | None = None, job_id: str | None = None) -> Iterato
     try:
         yield
     except ConfigurationError as exc:
-        raise CliError(f"{exc} (or pass --space-id / --api-key / --base-url)") from None
+        raise UsageError(f"{exc} (or pass --space-id / --api-key / --base-url)") from None
     except APIConnectionError as exc:
         raise CliError(unreachable(base_url, exc.message)) from None
     except AuthenticationError:

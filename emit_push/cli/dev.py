@@ -40,12 +40,36 @@ __all__ = ["add_dev_parser", "example_job", "example_payload", "run_dev"]
 
 
 def add_dev_parser(sub: Any) -> None:
-    dev = sub.add_parser("dev", help="run your app's push endpoint against a local emit server")
+    dev = sub.add_parser(
+        "dev",
+        help="run your app's push endpoint against a local emit server",
+        description=(
+            "Start the local emit server and your app's push endpoint (on uvicorn, in a child"
+            " process), point the space's push at it, and print the keys and a command that"
+            " creates one of its jobs; then one line per push the app answers, until Ctrl-C."
+            " Needs the server extra."
+        ),
+    )
     dev.add_argument("app", metavar="APP", help="module:attr or path/to/file.py[:attr]")
-    dev.add_argument("--port", type=int, default=8788, help="the app's port (default 8788)")
-    dev.add_argument("--server-port", type=int, default=8787, help="the emit server's port")
     dev.add_argument(
-        "--db", default=None, help="the server's SQLite file (default .emit/dev.sqlite3)"
+        "--port",
+        type=int,
+        default=8788,
+        metavar="PORT",
+        help="the app's port (default 8788; 0: any)",
+    )
+    dev.add_argument(
+        "--server-port",
+        type=int,
+        default=8787,
+        metavar="PORT",
+        help="the emit server's port (default 8787; 0: any)",
+    )
+    dev.add_argument(
+        "--db",
+        default=None,
+        metavar="PATH",
+        help="the server's SQLite file (default .emit/dev.sqlite3)",
     )
     dev.add_argument(
         "--reload",
@@ -185,6 +209,7 @@ class _Dev:
         print(
             f"emit local server  {self.api}\n"
             f"your app's pushes  {self.app_url}  ({self.args.app}{watching})\n"
+            f"the dashboard      {self.api.removesuffix(API_SUFFIX)}/dashboard/\n"
             f"  space id        {c.space_id}\n"
             f"  worker key      {c.worker_key}\n"
             f"  producer key    {c.producer_key}\n"

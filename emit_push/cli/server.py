@@ -6,7 +6,7 @@ import argparse
 import signal
 from typing import TYPE_CHECKING
 
-from .common import CliError
+from .common import CliError, UsageError
 from .serving import base_url, bind, check_database, uvicorn_server
 
 if TYPE_CHECKING:
@@ -43,9 +43,9 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
         try:
             rate = float(args.rate_limit)
         except ValueError:
-            raise CliError(f"--rate-limit wants a number, got {args.rate_limit[:20]!r}") from None
+            raise UsageError(f"--rate-limit wants a number, got {args.rate_limit[:20]!r}") from None
         if not rate > 0:  # also NaN
-            raise CliError(f"--rate-limit must be greater than 0, got {args.rate_limit[:20]}")
+            raise UsageError(f"--rate-limit must be greater than 0, got {args.rate_limit[:20]}")
     try:
         return ServerConfig(
             db_path=args.db or DEFAULT_DB_PATH,
@@ -56,8 +56,8 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
             api_keys=[_key_spec(text) for text in args.api_key],
             rate_limit=rate,
         )
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
+    except ValueError as exc:  # a flag's value the configuration refuses
+        raise UsageError(str(exc)) from None
 
 
 def _key_spec(text: str) -> KeySpec:
@@ -67,9 +67,9 @@ def _key_spec(text: str) -> KeySpec:
     key, sep, scopes_text = text.partition("=")
     scopes = [s for s in scopes_text.split(",") if s]
     if not sep or not key or not scopes:
-        raise CliError(f"--api-key wants KEY=SCOPE[,SCOPE...], got {text.split('=')[0][:6]}...")
+        raise UsageError(f"--api-key wants KEY=SCOPE[,SCOPE...], got {text.split('=')[0][:6]}...")
     if unknown := unknown_scopes(scopes):
-        raise CliError(f"--api-key: unknown scope {unknown[0]!r}")
+        raise UsageError(f"--api-key: unknown scope {unknown[0]!r}")
     return KeySpec(key=key, scopes=scopes)
 
 
@@ -77,6 +77,7 @@ def _print_banner(emit: EmitServer, url: str) -> None:
     c = emit.credentials
     print(
         f"emit local server  {url}\n"
+        f"  dashboard       {url.removesuffix('/api/v1')}/dashboard/\n"
         f"  database        {emit.config.db_path}\n"
         f"  space id        {c.space_id}\n"
         f"  worker key      {c.worker_key}    (jobs:worker)\n"

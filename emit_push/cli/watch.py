@@ -18,7 +18,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from .common import (
-    CliError,
+    UsageError,
     add_client_flags,
     client_settings,
     explained,
@@ -37,15 +37,23 @@ TERMINAL = {"completed", "dead", "killed"}
 
 
 def add_watch_parser(sub: Any) -> None:
-    watch = sub.add_parser("watch", help="follow a job (or the whole space) live")
-    watch.add_argument("job_id", nargs="?", help="the job to follow")
+    watch = sub.add_parser(
+        "watch",
+        help="follow a job (or the whole space) live",
+        description=(
+            "Follow a job live (its status, progress bars and log lines) until it ends, then"
+            " print its result as JSON: exit 0 when it completed, 1 otherwise. With --space,"
+            " the jobs per status and the latest events, until Ctrl-C. Needs the server extra."
+        ),
+    )
+    watch.add_argument("job_id", nargs="?", metavar="JOB_ID", help="the job to follow")
     watch.add_argument("--space", action="store_true", help="follow every job of the space")
     add_client_flags(watch)
 
 
 def run_watch(args: argparse.Namespace) -> int:
     if bool(args.job_id) == bool(args.space):
-        raise CliError("name a job to watch, or pass --space (not both)")
+        raise UsageError("name a job to watch, or pass --space (not both)")
     from rich.console import Console
 
     console = Console(highlight=False)

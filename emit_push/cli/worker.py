@@ -18,6 +18,7 @@ from .._exceptions import escape_surrogates
 from .._framework.polling import MAX_COUNT
 from .common import (
     CliError,
+    UsageError,
     add_client_flags,
     client_settings,
     explained,
@@ -33,33 +34,59 @@ __all__ = ["add_worker_parser", "run_worker"]
 
 
 def add_worker_parser(sub: Any) -> None:
-    worker = sub.add_parser("worker", help="run your app's handlers as a polling worker")
+    worker = sub.add_parser(
+        "worker",
+        help="run your app's handlers as a polling worker",
+        description=(
+            "Run your app's @on_job handlers as a polling worker: one line per finished job,"
+            " until Ctrl-C or SIGTERM (running jobs get --grace-period seconds). A refused"
+            " key stops it with the fix (exit 1)."
+        ),
+    )
     worker.add_argument("app", metavar="APP", help="module:attr or path/to/file.py[:attr]")
-    worker.add_argument("--count", type=int, default=1, help="jobs run at once (1-50)")
-    worker.add_argument("--types", nargs="*", help="job names to take (default: the app's)")
     worker.add_argument(
-        "--poll-interval", type=float, default=1.0, help="seconds between empty polls (at first)"
+        "--count", type=int, default=1, metavar="N", help="jobs run at once, 1-50 (default 1)"
     )
     worker.add_argument(
-        "--max-backoff", type=float, default=15.0, help="the longest wait between empty polls"
+        "--types", nargs="*", metavar="NAME", help="job names to take (default: the app's)"
     )
     worker.add_argument(
-        "--grace-period", type=float, default=30.0, help="seconds running jobs get on stop"
+        "--poll-interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="seconds after an empty poll, doubling up to --max-backoff (default 1)",
+    )
+    worker.add_argument(
+        "--max-backoff",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="the longest wait between empty polls (default 15)",
+    )
+    worker.add_argument(
+        "--grace-period",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="seconds running jobs get to finish once stopped (default 30)",
     )
     add_client_flags(worker)
 
 
 def _check_flags(args: argparse.Namespace) -> None:
     if not 1 <= args.count <= MAX_COUNT:
-        raise CliError(f"--count must be between 1 and {MAX_COUNT}, got {args.count}")
+        raise UsageError(f"--count must be between 1 and {MAX_COUNT}, got {args.count}")
     for flag, value in (
         ("--poll-interval", args.poll_interval),
         ("--max-backoff", args.max_backoff),
     ):
         if not (math.isfinite(value) and value > 0):
-            raise CliError(f"{flag} must be a number of seconds greater than 0, got {value}")
+            raise UsageError(f"{flag} must be a number of seconds greater than 0, got {value}")
     if not (math.isfinite(args.grace_period) and args.grace_period >= 0):
-        raise CliError(f"--grace-period must be a number of seconds >= 0, got {args.grace_period}")
+        raise UsageError(
+            f"--grace-period must be a number of seconds >= 0, got {args.grace_period}"
+        )
 
 
 def run_worker(args: argparse.Namespace) -> int:
@@ -86,7 +113,7 @@ def _names(app: EmitPush, types: list[str] | None) -> str:
         return "every job" if ANY_NAME in app.handlers else ", ".join(sorted(app.handlers))
     if ANY_NAME not in app.handlers and (unknown := sorted(set(types) - set(app.handlers))):
         # Such jobs would be claimed, then failed for want of a handler.
-        raise CliError(
+        raise UsageError(
             f"--types {unknown[0]}: the app has no handler for it"
             f" (it has: {', '.join(sorted(app.handlers))})"
         )

@@ -18,11 +18,22 @@ import httpx
 
 from .._client import AsyncEmitClient
 from .._exceptions import NotFoundError
+from .._extras import requires
 from .._framework.app import EmitPush
 from .._framework.push import PushResult, PushStatus
 from .._wire.models import JobDetails, LogEntry, format_timestamp
-from ..server import API_PREFIX, Clock, Credentials, EmitServer, KeySpec, ManualClock, ServerConfig
 from ._bound import push_headers, with_client
+
+with requires("server", "LocalEmit"):  # the local emit server is a Starlette app
+    from ..server import (
+        API_PREFIX,
+        Clock,
+        Credentials,
+        EmitServer,
+        KeySpec,
+        ManualClock,
+        ServerConfig,
+    )
 
 __all__ = ["LocalEmit", "PushOutcome"]
 

@@ -8,6 +8,7 @@ emit.run would and records it.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from .._wire.models import JobDescriptor, LogEntry
 from ._bound import check_options, with_client, with_options
 from ._service import API_PREFIX, KillAfter, ProgressReport, RecordedCall, Service
 
-__all__ = ["Recording", "run_handler"]
+__all__ = ["Recording", "run_handler", "run_handler_sync"]
 
 _SPACE_ID = "01JRECORDINGSPACE000000000"
 
@@ -41,6 +42,8 @@ class Recording:
     so). The lists hold what the handler sent, in order.
     """
 
+    job_id: str
+    """The id of the job that ran (``run_handler``'s ``job_id``, ``"test-job"`` unless set)."""
     status: PushStatus | None
     job_status: str
     result: Any
@@ -90,6 +93,7 @@ async def run_handler(
     timeout_seconds: int = ...,
     remaining_time: float | None = ...,
     kill_after: KillAfter | None = ...,
+    checkpoint: Mapping[str, Any] | None = ...,
     **options: Any,
 ) -> Recording: ...
 @overload
@@ -105,6 +109,7 @@ async def run_handler(
     timeout_seconds: int = ...,
     remaining_time: float | None = ...,
     kill_after: KillAfter | None = ...,
+    checkpoint: Mapping[str, Any] | None = ...,
     **options: Any,
 ) -> Recording: ...
 async def run_handler(
@@ -118,6 +123,7 @@ async def run_handler(
     timeout_seconds: int = 300,
     remaining_time: float | None = None,
     kill_after: KillAfter | None = None,
+    checkpoint: Mapping[str, Any] | None = None,
     **options: Any,
 ) -> Recording:
     """Run one handler on ``payload`` with a recording job, as a push would run it.
@@ -134,12 +140,18 @@ async def run_handler(
     keepalive...) were answered, so the next answers 409 ``job_killed``; a function
     ``kill_after=lambda call: ...`` kills it after the first call it returns True for.
     With ``stop_on_error`` the handler's exception propagates, as from ``handle_push``.
+    ``checkpoint`` is what an earlier attempt stored (give ``attempt_number`` >= 1 too):
+    ``job.last_checkpoint()`` reads it, through ``GET /jobs/<id>`` as on the service.
 
         recording = await run_handler(app, "resize", {"url": "s3://a", "width": 64})
         assert recording.status == "completed"
         assert recording.result == {"thumbnail": "s3://a?w=64"}
     """
     check_options(options)
+    if checkpoint is not None and attempt_number < 1:
+        raise ValueError(
+            "checkpoint= is what an earlier attempt stored: give attempt_number=1 or more"
+        )
     name, payload = _name_and_payload(target, args, name)
     descriptor = JobDescriptor(
         id=job_id,
@@ -151,7 +163,8 @@ async def run_handler(
         created_at=datetime.now(UTC),
         space_id=_SPACE_ID,
     )
-    service = Service(descriptor, kill_after)
+    earlier = None if checkpoint is None else _as_json(dict(checkpoint))
+    service = Service(descriptor, kill_after, checkpoint=earlier)
     raised: list[Exception] = []
     client = AsyncEmitClient(
         space_id=_SPACE_ID,
@@ -164,6 +177,7 @@ async def run_handler(
         app = _app_for(target, name, client, functools.partial(_capture, raised), options)
         answer = await app.runner.run_claimed(descriptor, remaining_time=remaining_time)
     return Recording(
+        job_id=job_id,
         status=answer.status,
         job_status=service.status,
         result=service.result if service.status == "completed" else None,
@@ -178,6 +192,58 @@ async def run_handler(
         push_result=answer,
         killed_by_test=service.killed_by_test,
     )
+
+
+@overload
+def run_handler_sync(
+    app: EmitPush,
+    name: str,
+    payload: Any = None,
+    /,
+    *,
+    job_id: str = ...,
+    attempt_number: int = ...,
+    max_retries: int = ...,
+    timeout_seconds: int = ...,
+    remaining_time: float | None = ...,
+    kill_after: KillAfter | None = ...,
+    checkpoint: Mapping[str, Any] | None = ...,
+    **options: Any,
+) -> Recording: ...
+@overload
+def run_handler_sync(
+    func: Callable[..., Any],
+    payload: Any = None,
+    /,
+    *,
+    name: str | None = ...,
+    job_id: str = ...,
+    attempt_number: int = ...,
+    max_retries: int = ...,
+    timeout_seconds: int = ...,
+    remaining_time: float | None = ...,
+    kill_after: KillAfter | None = ...,
+    checkpoint: Mapping[str, Any] | None = ...,
+    **options: Any,
+) -> Recording: ...
+def run_handler_sync(
+    target: EmitPush | Callable[..., Any], /, *args: Any, **kwargs: Any
+) -> Recording:
+    """``run_handler`` for sync code (a plain ``def`` test): the same arguments, the same
+    ``Recording``, on an event loop of its own.
+
+        def test_resize() -> None:
+            recording = run_handler_sync(app, "resize", {"url": "s3://a", "width": 64})
+            assert recording.status == "completed"
+
+    In async code, ``await run_handler(...)`` instead: this one refuses to run inside a
+    running event loop (it would block it).
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(run_handler(target, *args, **kwargs))
+    raise RuntimeError("run_handler_sync() cannot run in an event loop: await run_handler(...)")
 
 
 def _name_and_payload(

@@ -72,7 +72,13 @@ _ALLOWED = {
 class Service:
     """The job as the service keeps it, and what the run sent; ``handle`` is the transport."""
 
-    def __init__(self, descriptor: JobDescriptor, kill_after: KillAfter | None = None) -> None:
+    def __init__(
+        self,
+        descriptor: JobDescriptor,
+        kill_after: KillAfter | None = None,
+        *,
+        checkpoint: Any = None,
+    ) -> None:
         if isinstance(kill_after, bool) or not (
             kill_after is None or callable(kill_after) or kill_after >= 0
         ):
@@ -87,6 +93,11 @@ class Service:
         self.logs: list[LogEntry] = []
         self.calls: list[RecordedCall] = []
         self.killed_by_test = False
+        self.history: list[dict[str, Any]] = []
+        """The job's checkpoint and custom events, as Get Job returns them."""
+        self._earlier = checkpoint  # what an earlier attempt stored (run_handler(checkpoint=))
+        if checkpoint is not None:
+            self._record("checkpoint", checkpoint, descriptor.attempt_number - 1)
         self._kill_after = kill_after
         self._answered = 0  # job calls answered with a success
 
@@ -138,8 +149,10 @@ class Service:
             )
         elif action == "checkpoint":
             self.checkpoints.append(body)
+            self._record("checkpoint", body, self.attempt_number)
         elif action == "event":
             self.events.append(body)
+            self._record("event", body, self.attempt_number)
         elif action == "ack":
             self.status = "running"
         elif action == "complete":
@@ -152,6 +165,17 @@ class Service:
         elif action == "kill":
             self.status, self.result = "killed", {"reason": data.get("reason")}
         return 200, self._state()
+
+    def _record(self, kind: str, data: Any, attempt_number: int) -> None:
+        self.history.append(
+            {
+                "id": len(self.history) + 1,
+                "type": kind,
+                "data": data,
+                "attemptNumber": attempt_number,
+                "createdAt": format_timestamp(datetime.now(UTC)),
+            }
+        )
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -198,8 +222,8 @@ class Service:
         document |= {
             "result": self.result,
             "progress": shown,
-            "checkpoint": self.checkpoints[-1] if self.checkpoints else None,
-            "events": [],
+            "checkpoint": self.checkpoints[-1] if self.checkpoints else self._earlier,
+            "events": list(self.history),
         }
         return 200, document
 

@@ -6,7 +6,12 @@
 The handler below is what ``template.yaml`` points at (``Handler: app.handler``). It
 also takes the template's once-a-minute EventBridge schedule: such an invocation runs
 ``app.sweep()``, so a job whose push was lost still runs (``EmitSweep=DISABLED`` turns
-the schedule off).
+the schedule off). The template keeps the API key and the push secret in Secrets Manager
+(or SSM Parameter Store): ``EMIT_API_KEY_FROM`` / ``EMIT_PUSH_SECRET_FROM`` say where, and
+the handler reads them at its first invocation, once per container.
+
+``sam build`` runs this folder's Makefile: a wheel of the checkout, installed for arm64
+and CPython 3.12, with this module beside it.
 """
 
 from __future__ import annotations

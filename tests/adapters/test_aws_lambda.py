@@ -152,3 +152,29 @@ server.shutdown()
         env={**os.environ, "PYTHONPATH": str(root)},
     ).stdout
     assert json.loads(out.splitlines()[-1]) == [False, True]
+
+
+def test_without_the_lambda_extra_the_import_says_which_extra_to_install() -> None:
+    """A bare ``pip install emit-push`` has neither Mangum nor Starlette: importing the
+    adapter raises a ``MissingExtraError`` (an ``ImportError``) whose one line names the
+    extra, whichever of the two is missing."""
+    code = """
+import json, sys
+sys.modules[sys.argv[1]] = None  # as if not installed: importing it fails
+try:
+    import emit_push.adapters.aws_lambda
+except ImportError as exc:
+    print(json.dumps([type(exc).__name__, str(exc), exc.name]))
+"""
+    root = Path(__file__).resolve().parents[2]
+    for missing in ("mangum", "starlette"):
+        out = subprocess.run(
+            [sys.executable, "-c", code, missing],
+            capture_output=True, text=True, check=True, cwd=root,
+        ).stdout  # fmt: skip
+        assert json.loads(out) == [
+            "MissingExtraError",
+            f"emit-push: emit_push.adapters.aws_lambda needs {missing}, which is not installed:"
+            " pip install 'emit-push[lambda]'",
+            missing,
+        ]

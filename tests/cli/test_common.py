@@ -42,6 +42,11 @@ PRODUCER_HINT = "the producer key that `emit-push server` and `emit-push dev` pr
             ["jobs", "get", "01JNOSUCHJOB"],
             "job 01JNOSUCHJOB does not exist in this space (404)",
         ),
+        (  # --json too: the error on standard error, as it is, and nothing on standard output
+            {},
+            ["jobs", "kill", "01JNOSUCHJOB", "--json"],
+            "job 01JNOSUCHJOB does not exist in this space (404)",
+        ),
         # A base URL without /api/v1: every path is unknown there; the URL is the fix.
         (
             {"EMIT_BASE_URL": "{root}"},
@@ -66,7 +71,8 @@ def test_errors_are_one_clear_line(
 ) -> None:
     root = env["EMIT_BASE_URL"].removesuffix("/api/v1")
     result = run(*args, env={**env, **{k: v.format(root=root) for k, v in change.items()}})
-    assert result.returncode == 2
+    # A refused call or an unreachable server is a failure (1); missing settings, usage (2).
+    assert result.returncode == (2 if change == {"EMIT_SPACE_ID": ""} else 1)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("emit-push: ")

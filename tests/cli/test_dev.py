@@ -113,7 +113,7 @@ def test_dev_serves_the_readme_example_with_no_settings(
         ("x = 1\n", "emit-push: app.py defines no EmitPush app and no @on_job handler"),
     ],
 )
-def test_dev_exits_2_with_the_apps_error_on_one_line(
+def test_dev_exits_1_with_the_apps_error_on_one_line(
     tmp_path: Path, source: str, message: str
 ) -> None:
     (tmp_path / "app.py").write_text(source)
@@ -122,7 +122,7 @@ def test_dev_exits_2_with_the_apps_error_on_one_line(
         [*EMIT, "dev", "app.py", *flags], capture_output=True, text=True, timeout=60,
         cwd=tmp_path, env={**os.environ, **NO_SETTINGS},
     )  # fmt: skip
-    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.returncode == 1, result.stdout + result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(message), lines[0]
@@ -527,7 +527,7 @@ def test_dev_names_its_flag_for_a_busy_server_port(tmp_path: Path) -> None:
             capture_output=True, text=True, timeout=60, cwd=tmp_path,
             env={**os.environ, **NO_SETTINGS},
         )  # fmt: skip
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert result.stderr == (
         f"emit-push: cannot listen on 127.0.0.1:{port}: Address already in use"
         " (another server running? pick another port with --server-port)\n"

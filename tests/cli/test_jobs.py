@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from emit_push.cli import main
 from tests.cli.helpers import run
 from tests.cli.processes import Process
 from tests.conftest import ADMIN_KEY, SPACE, LiveServer, ServeThread
@@ -130,3 +131,68 @@ def test_a_failed_push_from_recorded_events() -> None:
         "push failed: HTTP 401; the app refused its push secret: check the header in the"
         " space's push settings (it will be sent again)"
     )
+
+
+def test_json_prints_one_document_per_command(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("EMIT_BASE_URL", "EMIT_SPACE_ID", "EMIT_API_KEY"):
+        monkeypatch.setenv(name, env[name])
+
+    def document(*args: str) -> Any:
+        assert main(["jobs", *args, "--json"]) == 0
+        out, err = capsys.readouterr()
+        assert err == ""
+        return json.loads(out)  # one document, nothing else
+
+    created = document("create", "greet", "--payload", '{"who": "ada"}', "--max-retries", "2")
+    job_id = created["id"]
+    assert created == {
+        "id": job_id,
+        "spaceId": SPACE,
+        "status": "pending",
+        "realtimeUrl": created["realtimeUrl"],
+    }
+    shown = document("get", job_id)
+    assert (shown["id"], shown["name"], shown["status"], shown["maxRetries"]) == (
+        job_id, "greet", "pending", 2,
+    )  # fmt: skip
+    assert [event["type"] for event in shown["events"]] == ["created"]
+    assert main(["jobs", "get", job_id]) == 0  # as it always printed: the same document
+    assert json.loads(capsys.readouterr().out) == shown
+    listed = document("list", "--status", "pending")
+    assert [(job["id"], job["name"], job["status"]) for job in listed] == [
+        (job_id, "greet", "pending")
+    ]
+    assert "events" not in listed[0]  # as the API sends a listing: no model defaults added
+    assert document("list", "--status", "completed") == []
+    assert document("logs", job_id) == []
+    assert document("kill", job_id, "--reason", "testing") == {
+        "id": job_id,
+        "status": "killed",
+        "attemptNumber": 0,
+    }
+    assert document("get", job_id)["result"] == {"reason": "testing"}
+
+
+@pytest.mark.slow
+def test_create_wait_json_prints_the_job_as_it_ended(worker: Process, env: dict[str, str]) -> None:
+    done = run(
+        "jobs", "create", "greet", "--payload", '{"who": "bob"}', "--wait", "--json", env=env
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    job = json.loads(done.stdout)  # no progress or log lines: the job, and nothing else
+    assert (job["name"], job["status"], job["result"]) == (
+        "greet", "completed", {"greeting": "hello bob", "version": 1},
+    )  # fmt: skip
+    logs = json.loads(run("jobs", "logs", job["id"], "--follow", "--json", env=env).stdout)
+    assert [(line["level"], line["message"]) for line in logs] == [("info", "hello bob")]
+    assert set(logs[0]) >= {"seq", "ts", "level", "message"}
+
+    # A payload the handler cannot read: it fails, and with no retry left the job is dead.
+    dead = run("jobs", "create", "greet", "--payload", '"bob"', "--max-retries", "0",
+               "--wait", "--json", env=env)  # fmt: skip
+    assert (dead.returncode, dead.stderr) == (1, "")
+    job = json.loads(dead.stdout)
+    assert (job["status"], job["attemptNumber"]) == ("dead", 0)
+    assert "AttributeError" in job["result"]["error"]

@@ -27,7 +27,7 @@ def test_watch_follows_a_job_to_its_end(worker: Process, env: dict[str, str]) ->
     assert watched.stdout.splitlines()[-1] == 'completed: {"greeting": "hello cy", "version": 1}'
     unknown = run("watch", "01JNOSUCHJOB", env=env)
     assert (unknown.returncode, unknown.stderr.strip(), unknown.stdout) == (
-        2,
+        1,
         "emit-push: job 01JNOSUCHJOB does not exist in this space (404)",
         "",
     )

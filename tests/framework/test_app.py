@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -455,7 +459,7 @@ async def test_auto_complete_off_leaves_the_job_running(
         return "not sent"
 
     job_id = await create(admin, "later")
-    assert (await push(app, job_id, "later")).status == "completed"
+    assert (await push(app, job_id, "later")).status == "running"  # what the job is
     assert (await job(admin, job_id))["status"] == "running"
 
 
@@ -573,9 +577,118 @@ def test_registration_errors() -> None:
         app.on_job("")(a)
 
 
-def test_missing_settings_fail_when_an_adapter_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("EMIT_SPACE_ID", raising=False)
-    monkeypatch.delenv("EMIT_API_KEY", raising=False)
+# -- missing settings: named at first use, warned about at start -----------------------
+
+NEITHER = "EmitPush needs space_id= (or EMIT_SPACE_ID) and api_key= (or EMIT_API_KEY)"
+
+
+@pytest.fixture
+def no_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("EMIT_SPACE_ID", "EMIT_API_KEY", "EMIT_BASE_URL", "EMIT_PUSH_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name.startswith("emit_push") and r.levelname == "WARNING"
+    ]
+
+
+@pytest.mark.usefixtures("no_settings")
+async def test_without_settings_the_adapter_is_built_and_a_push_is_answered_500_naming_them(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     app = EmitPush(push_secret="s")
-    with pytest.raises(ConfigurationError, match="EMIT_SPACE_ID"):
+    app.on_job("resize")(lambda job: None)
+    asgi = app.asgi()  # no error: a warning, once
+    assert _warnings(caplog) == [
+        f"emit-push: {NEITHER}: until then each push is answered 500 (not_configured),"
+        " and each poll or API call raises ConfigurationError"
+    ]
+    transport = httpx.ASGITransport(app=asgi)
+    async with httpx.AsyncClient(transport=transport, base_url="http://app.test") as web:
+        body = {"jobId": "job_1", "name": "resize"}
+        answer = await web.post("/", json=body, headers={"authorization": "Bearer s"})
+        refused = await web.post("/", json=body, headers={"authorization": "Bearer nope"})
+    assert (answer.status_code, answer.json()) == (
+        500,
+        {"error": NEITHER, "code": "not_configured"},
+    )
+    assert refused.status_code == 401  # the secret first: a stranger learns nothing more
+    result = await app.handle_push(b'{"jobId": "job_1"}', {"Authorization": "Bearer s"})
+    assert (result.http_status, result.code, result.error) == (500, "not_configured", NEITHER)
+    refusals = [line for line in _warnings(caplog) if "push refused (500" in line]
+    assert refusals == [f"emit-push: push refused (500 not_configured): {NEITHER}"]  # once
+
+
+@pytest.mark.usefixtures("no_settings")
+async def test_without_settings_a_poll_a_sweep_or_an_api_call_raises_naming_them() -> None:
+    app = EmitPush(api_key="emit_key", push_secret=None)
+    app.on_job("resize")(lambda job: None)
+    missing = r"^EmitPush needs space_id= \(or EMIT_SPACE_ID\)$"
+    with pytest.raises(ConfigurationError, match=missing):
+        app.client()
+    with pytest.raises(ConfigurationError, match=missing):
+        await app.run_polling(count=1)
+    with pytest.raises(ConfigurationError, match=missing):
+        await app.sweep()
+    await app.aclose()
+
+
+@pytest.mark.usefixtures("no_settings")
+async def test_settings_set_after_the_app_was_built_are_read_at_first_use(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = EmitPush(push_secret="s")
+    app.asgi()
+    monkeypatch.setenv("EMIT_SPACE_ID", "01JLATESPACE00000000000000")  # a test's fixture, say
+    monkeypatch.setenv("EMIT_API_KEY", "emit_late")
+    assert app.client().space_id == "01JLATESPACE00000000000000"
+    assert app.runner.space_id == "01JLATESPACE00000000000000"  # spaceId of a push checked
+    assert len(_warnings(caplog)) == 1
+    await app.aclose()
+
+
+@pytest.mark.usefixtures("no_settings")
+async def test_without_settings_every_adapter_is_built_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Async: lambda_handler then takes the running loop, rather than making one to leave.
+    from emit_push.adapters.aws_lambda import lambda_handler
+    from emit_push.adapters.gcp_functions import http_function
+
+    for build in (lambda app: app.asgi(), lambda_handler, http_function):
+        caplog.clear()
+        app = EmitPush(push_secret="s")
+        assert callable(build(app))
+        assert [NEITHER in line for line in _warnings(caplog)] == [True], build
+
+
+@pytest.mark.usefixtures("no_settings")
+def test_a_malformed_setting_still_fails_when_the_adapter_is_built() -> None:
+    app = EmitPush(base_url="https://emit.run:port/api", push_secret="s")  # and no key
+    with pytest.raises(ConfigurationError, match="base_url"):
         app.asgi()
+    with pytest.raises(ConfigurationError, match="api_key must be a string"):
+        EmitPush(api_key=42, push_secret="s").asgi()  # type: ignore[arg-type]
+
+
+def test_an_app_module_imports_and_serves_without_any_setting(tmp_path: Path) -> None:
+    (tmp_path / "images.py").write_text(
+        "from emit_push import EmitPush, Job\n"
+        "from emit_push.adapters.aws_lambda import lambda_handler\n"
+        "from emit_push.adapters.gcp_functions import http_function\n"
+        "app = EmitPush()\n"
+        "@app.on_job('resize')\n"
+        "async def resize(job: Job) -> None: ...\n"
+        "asgi, handler, gcf = app.asgi(), lambda_handler(app), http_function(app)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMIT_")}
+    result = subprocess.run(
+        [sys.executable, "-c", "import images; print(sorted(images.app.handlers))"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert (result.returncode, result.stdout) == (0, "['resize']\n"), result.stderr
+    assert f"emit-push: {NEITHER}" in result.stderr  # warned (logging's last resort)

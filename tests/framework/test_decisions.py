@@ -164,12 +164,20 @@ NO_ANSWER = api(APIConnectionError)
     [
         (Returned({"ok": 1}), None, {}, Complete({"ok": 1})),
         (Returned(None), None, {}, Complete(None)),
-        (
+        (  # acked, and left to the function to settle later: running, not completed
             Returned({"ok": 1}),
             None,
             {"auto_complete": False},
-            Outcome("completed", reason="left to the handler (auto_complete is off)"),
+            Outcome("running", reason="left to the handler (auto_complete is off)"),
         ),
+        (  # not even acked by the run: handed over, acked by the function if it did
+            Returned(None),
+            None,
+            {"auto_complete": False, "auto_ack": False},
+            Outcome("delivered", reason="left to the handler (auto_ack and auto_complete are off)"),
+        ),
+        (Returned({"ok": 1}), "completed", {"auto_complete": False}, Outcome("completed")),
+        (Returned(None), "failed", {"auto_complete": False, "auto_ack": False}, Outcome("failed")),
         (Returned({"ok": 1}), "failed", {}, Outcome("failed")),  # it settled the job itself
         (Returned(None), "killed", {}, Outcome("killed")),
         (Raised(BOOM), None, {}, Fail(BOOM)),

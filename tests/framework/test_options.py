@@ -128,7 +128,11 @@ async def test_auto_ack_off_on_the_handler_and_no_ack_leaves_the_job_delivered(
         ran.append(job.id)
 
     job_id = await create(admin, "idle")
-    await push(app, job_id, "idle")
+    result = await push(app, job_id, "idle")
+    assert (result.status, result.reason) == (  # the answer says how the job was left
+        "delivered",
+        "left to the handler (auto_ack and auto_complete are off)",
+    )
     assert ran == [job_id]
     assert recorder.count(job_id, "ack") == 0
     assert recorder.count(job_id, "complete") == 0
@@ -390,7 +394,7 @@ async def test_module_level_on_job_registers_on_the_default_app(
         assert (document["status"], document["result"]) == ("completed", "done")
         assert await logs(admin, job_id) == ["from the default app"]
         left = await create(admin, "manual-one-file")
-        assert (await push(app, left, "manual-one-file")).status == "completed"
+        assert (await push(app, left, "manual-one-file")).status == "running"
         assert (await job(admin, left))["status"] == "running"  # its option held
     finally:
         await client.aclose()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import threading
 
 import httpx
 import pytest
 
-from emit_push import EmitClient, Job, RateLimitError, SyncJob
+from emit_push import EmitClient, Job, PushResult, RateLimitError, SyncJob
 from emit_push.server import EmitServer
 from tests.conftest import ADMIN_KEY, SPACE, WORKER_KEY, LiveServer
 from tests.framework.conftest import create, job, worker_client
@@ -19,9 +21,113 @@ async def test_a_return_value_alone_does_not_complete_as_in_the_typescript_sdk(
     client = worker_client(emit)
     job_id = await create(admin, "resize", {"width": 640})
     result = await client.workers.handle_push({"jobId": job_id}, on_job=lambda job: "ignored")
-    assert result.status == "completed"  # the function ended well...
-    assert (await job(admin, job_id))["status"] == "running"  # ...and left the job to it
+    assert result.body() == {  # the answer says the job was left running, not completed
+        "status": "running",
+        "jobId": job_id,
+        "name": "resize",
+        "attemptNumber": 0,
+        "reason": "left to the handler (auto_complete is off)",
+    }
+    assert (await job(admin, job_id))["status"] == "running"  # ...as it is
     await client.aclose()
+
+
+async def test_a_push_handler_takes_the_parsed_payload_as_the_typescript_sdk(
+    emit: EmitServer, admin: httpx.AsyncClient
+) -> None:
+    """``handler.handle_push(payload)``: the push's parsed body, authenticated by the
+    caller (no secret is checked: there are no headers), validated, claimed and run."""
+    client = worker_client(emit)
+
+    async def resize(job: Job) -> None:
+        await job.complete({"width": job.payload["width"] // 2})
+
+    handler = client.workers.create_push_handler(resize, push_secret="s3cret")
+    job_id = await create(admin, "resize", {"width": 640})
+    payload = {"type": "job.pending", "jobId": job_id, "name": "resize", "attemptNumber": 0}
+    result = await handler.handle_push(payload)
+    assert result.body() == {
+        "status": "completed",
+        "jobId": job_id,
+        "name": "resize",
+        "attemptNumber": 0,
+    }
+    assert (await job(admin, job_id))["result"] == {"width": 320}
+    duplicate = await handler.handle_push(payload)  # claims decide, as for any push
+    assert (duplicate.status, duplicate.reason) == ("skipped", "already claimed")
+    await client.aclose()
+
+
+async def test_a_push_handler_checks_the_payload_before_any_claim(
+    emit: EmitServer, admin: httpx.AsyncClient
+) -> None:
+    client = worker_client(emit)
+    handler = client.workers.create_push_handler(lambda job: None, push_secret=None)
+    job_id = await create(admin, "resize")
+    for payload, error in [
+        ({"name": "resize"}, "jobId: a non-empty string is required"),
+        ({"jobId": job_id, "type": "job.done"}, "type: expected 'job.pending', got 'job.done'"),
+        ({"jobId": job_id, "at": float("nan")}, "the payload is not JSON: "),
+        ({"jobId": job_id, "at": object()}, "the payload is not JSON: "),
+        (b"{not json", "body is not valid JSON"),
+    ]:
+        refused = await handler.handle_push(payload)
+        assert (refused.status, refused.http_status, refused.code) == (None, 400, "invalid_push")
+        assert str(refused.error).startswith(error)
+    assert (await job(admin, job_id))["status"] == "pending"  # never claimed
+    await client.aclose()
+
+
+async def test_a_push_handler_with_headers_checks_the_secret_in_them(
+    emit: EmitServer, admin: httpx.AsyncClient
+) -> None:
+    """The raw form (body and headers, as adapters pass them) checks the push secret; so
+    does the parsed payload given with its request's headers."""
+    client = worker_client(emit)
+    handler = client.workers.create_push_handler(
+        lambda job: {"handled": job.name}, push_secret="s3cret", auto_complete=True
+    )
+    job_id = await create(admin, "anything")
+    payload = {"jobId": job_id}
+    body = json.dumps(payload).encode()
+    good = {"Authorization": "Bearer s3cret"}
+    for refused in [
+        await handler.handle_push(body, {}),
+        await handler.handle_push(payload, {}),
+        await handler.handle_push(payload, {"Authorization": "Bearer wrong"}),
+    ]:
+        assert (refused.http_status, refused.code) == (401, "unauthorized")
+    assert (await job(admin, job_id))["status"] == "pending"
+    assert (await handler.handle_push(payload, good)).status == "completed"
+    assert (await job(admin, job_id))["result"] == {"handled": "anything"}
+    other = await create(admin, "anything")
+    assert (await handler.handle_push(f'{{"jobId": "{other}"}}'.encode(), good)).status == (
+        "completed"
+    )
+    await client.aclose()
+
+
+def test_a_sync_clients_push_handler_takes_the_parsed_payload(live_server: LiveServer) -> None:
+    with httpx.Client(base_url=live_server.base_url, headers={"x-api-key": ADMIN_KEY}) as admin:
+        job_id = admin.post(
+            f"/spaces/{SPACE}/jobs", json={"name": "sum", "payload": [1, 2]}
+        ).json()["id"]
+        with EmitClient(
+            space_id=SPACE, api_key=WORKER_KEY, base_url=live_server.base_url
+        ) as client:
+            handler = client.workers.create_push_handler(
+                lambda job: sum(job.payload), auto_complete=True
+            )
+
+            async def serve() -> PushResult:
+                try:
+                    return await handler.handle_push({"jobId": job_id})
+                finally:
+                    await handler.aclose()
+
+            result = asyncio.run(serve())
+        assert (result.status, result.name) == ("completed", "sum")
+        assert admin.get(f"/jobs/{job_id}").json()["result"] == 3
 
 
 async def test_async_handle_push_runs_the_function(
@@ -113,9 +219,9 @@ async def test_the_sdk_defaults_are_the_functions_alone(
 
     named = await create(admin, "resize")
     other = await create(admin, "anything")
-    for job_id, name in ((named, "resize"), (other, "anything")):
+    for job_id, name, status in ((named, "resize", "completed"), (other, "anything", "running")):
         body = f'{{"jobId": "{job_id}", "name": "{name}"}}'.encode()
-        assert (await app.handle_push(body, {})).status == "completed"
+        assert (await app.handle_push(body, {})).status == status
     assert (await job(admin, named))["status"] == "completed"
     assert (await job(admin, other))["status"] == "running"  # left to the function
     await app.aclose()

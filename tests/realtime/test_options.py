@@ -27,6 +27,7 @@ from emit_push._realtime.streams import AsyncRealtime, Realtime
         ({"token": "  "}, "token must be a non-empty string"),
         ({"token": 3}, "token must be a non-empty string"),
         ({"token": "emit_k", "use_api_key": True}, "pass token= or use_api_key=True, not both"),
+        ({"connect": "wss://proxy"}, "connect must be callable"),
     ],
 )
 def test_invalid_options_are_refused_at_once(options: dict[str, Any], error: str) -> None:
@@ -35,7 +36,7 @@ def test_invalid_options_are_refused_at_once(options: dict[str, Any], error: str
 
 
 CALLBACKS = ["on_open", "on_event", "on_error", "on_close"]
-RECONNECT = ["auto_reconnect", "reconnect_delay", "max_reconnect_delay"]
+RECONNECT = ["auto_reconnect", "reconnect_delay", "max_reconnect_delay", "connect"]
 JOB_OPTIONS = ["token", "use_api_key", *RECONNECT]
 SPACE_OPTIONS = ["since", "stream_instance_id", "token", *RECONNECT]
 

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import gc
 import inspect
+import json
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -701,3 +702,158 @@ async def test_the_key_never_shows(
     chain = [error, error.__cause__, error.__context__]
     assert all(ADMIN_KEY not in str(e) + repr(e) for e in chain)
     assert "[redacted]" not in str(error)  # nothing to redact: the OS error names no URL
+
+
+# --- the connect hook (the TypeScript SDK's webSocketFactory) ---------------------------
+
+
+async def test_a_connect_hook_opens_every_socket(
+    sdk: Sdk, streams: Streams, http: httpx.AsyncClient, live_server: LiveServer
+) -> None:
+    """A hook that wraps websockets' ``connect`` (as one adding a proxy or TLS would) is
+    called for each connection, with the URL and everything the default would get."""
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    def via_hook(url: str, **options: Any) -> Any:
+        calls.append((url, options))
+        return connect(url, **options)
+
+    api = streams.api(headers={"x-deployment": "blue"})
+    job_id = await create(http)
+    rec = Recorder()
+    retry = {"auto_reconnect": True, "reconnect_delay": 0.05}
+    conn = streams.job(job_id, rec, api=api, use_api_key=True, connect=via_hook, **retry)
+    await rec.until(lambda: rec.events)
+    await asyncio.to_thread(live_server.restart)
+    await rec.until(lambda: rec.types.count("init") == 2)  # the hook opened the second too
+    await run_job(http, job_id)
+    await streams.ended(conn)
+    assert rec.types[-1] == "completed"
+    assert len(calls) == conn.attempts >= 2
+    base = live_server.base_url.replace("http://", "ws://")
+    assert {url for url, _ in calls} == {f"{base}/realtime/{job_id}?token={ADMIN_KEY}"}
+    options = calls[0][1]
+    assert options["additional_headers"]["x-deployment"] == "blue"
+    assert {"open_timeout", "close_timeout", "max_size", "logger"} <= set(options)
+    assert options["max_size"] >= 2**20  # a full init holds the payload: above the default
+
+
+class OtherSocket:
+    """Another library's socket: its messages, then a close it reports as it can."""
+
+    def __init__(self, *messages: str, close_code: int | None = None, reason: str = "") -> None:
+        self.messages = list(messages)
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+        self._close = (close_code, reason)
+        self.closed = 0
+
+    async def recv(self) -> str:
+        if self.messages:
+            return self.messages.pop(0)
+        self.close_code, self.close_reason = self._close
+        raise EOFError("the peer went away")
+
+    async def close(self) -> None:
+        self.closed += 1
+
+
+def envelope(kind: str, status: str, data: Any = None) -> str:
+    return json.dumps({"type": kind, "jobId": "01JJOB", "status": status, "data": data})
+
+
+@pytest.fixture
+async def offline_streams(offline: Sdk) -> AsyncIterator[Streams]:
+    s = Streams(offline)
+    yield s
+    await s.aclose()
+    assert leftovers() == []
+
+
+async def test_a_connect_hook_may_open_another_librarys_socket(
+    offline_streams: Streams,
+) -> None:
+    streams = offline_streams
+    sockets: list[OtherSocket] = []
+    urls: list[str] = []
+
+    def opener(*messages: str, **close: Any) -> Any:
+        async def open_socket(url: str, **options: Any) -> OtherSocket:  # an async hook
+            urls.append(url)
+            sockets.append(OtherSocket(*messages, **close))
+            return sockets[-1]
+
+        return open_socket
+
+    # It ends as the job does: the events are read as from websockets' own socket.
+    rec = Recorder()
+    finished = opener(
+        envelope("init", "running", {"progress": None}),
+        envelope("progress", "running", {"percent": 50, "message": "half"}),
+        envelope("completed", "completed", {"done": True}),
+        close_code=1000,
+    )
+    conn = streams.job("01JJOB", rec, connect=finished)
+    await streams.ended(conn)
+    assert [(e.type, e.status) for e in rec.events] == [
+        ("init", "running"),
+        ("progress", "running"),
+        ("completed", "completed"),
+    ]
+    assert ([c.code for c in rec.closes], conn.error, rec.errors) == ([1000], None, [])
+    assert urls == ["ws://emit.test/api/v1/realtime/01JJOB"]
+    assert sockets[0].closed >= 1
+
+    # Its close code and reason, when it has them; else 1006 (lost) with its words.
+    for close, (code, reason) in [
+        ({"close_code": 1011, "reason": "internal error"}, (1011, "internal error")),
+        ({}, (1006, "the peer went away")),
+    ]:
+        rec = Recorder()
+        conn = streams.job("01JJOB", rec, connect=opener(envelope("init", "running"), **close))
+        await streams.ended(conn)
+        assert isinstance(conn.error, RealtimeError)
+        assert (conn.error.close_code, conn.error.reason, conn.error.retryable) == (
+            code,
+            reason,
+            True,
+        )
+        assert [(c.code, c.reason) for c in rec.closes] == [(code, reason)]
+
+
+class Refused(Exception):
+    """Another library's refused handshake, with the HTTP status it got."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"handshake refused: {status}")
+        self.status = status
+
+
+async def test_a_connect_hooks_failures_are_the_streams(offline_streams: Streams) -> None:
+    streams = offline_streams
+    retry = {"auto_reconnect": True, "reconnect_delay": 0.01}
+
+    def refused(url: str, **options: Any) -> Any:
+        raise Refused(403)
+
+    rec = Recorder()
+    conn = streams.job("01JJOB", rec, connect=refused, **retry)
+    await streams.ended(conn)
+    error = conn.error
+    assert isinstance(error, RealtimeError)
+    assert (error.status, error.close_code, error.retryable, conn.attempts) == (403, 4403, False, 1)
+    assert "the server answered HTTP 403" in str(error)
+
+    calls: list[str] = []
+
+    async def unreachable(url: str, **options: Any) -> OtherSocket:
+        calls.append(url)
+        if len(calls) == 1:
+            raise ConnectionRefusedError("nothing listens")  # an OSError: worth a retry
+        return OtherSocket(envelope("completed", "completed"))
+
+    rec = Recorder()
+    conn = streams.job("01JJOB", rec, connect=unreachable, **retry)
+    await streams.ended(conn)
+    assert (conn.error, conn.attempts, rec.types) == (None, 2, ["completed"])
+    assert [type(e) for e in rec.errors] == [RealtimeError]

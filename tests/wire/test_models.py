@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import json
 import time
+import typing
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
-from emit_push import JobDescriptor, JobDetails, JobSpec, LogPage
-from emit_push._wire.models import format_timestamp
+from emit_push import (
+    JobDescriptor,
+    JobDetails,
+    JobProgress,
+    JobRef,
+    JobSpec,
+    JobState,
+    LogPage,
+    UnexpectedResponseError,
+)
+from emit_push._realtime.events import parse_event
+from emit_push._wire.models import JobStatus, format_timestamp
 from tests.sdk.conftest import Sdk
 
 
@@ -139,3 +151,118 @@ async def test_nulls_in_answers_read_as_the_defaults(offline: Sdk) -> None:
     ref = await offline(client.jobs.create({"name": "n"}))
     assert (ref.id, ref.space_id) == ("j2", client.space_id)
     await offline.close(job)
+
+
+# -- the open shapes: read in each known form, or raise ---------------------------------
+
+LINE = {"seq": 1, "level": "info", "message": "a"}
+
+
+async def _read(offline: Sdk, read: str, answer: httpx.Response) -> Any:
+    client = offline.mock(lambda request: answer, max_retries=0)
+    if read == "logs":
+        return await offline(client.jobs.logs("j1"))
+    return await offline(client.jobs.get_progress("j1"))
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"logs": [LINE], "nextCursor": 1},  # the contract's shape
+        {"lines": [LINE], "nextCursor": 1},
+        {"logs": None, "lines": [LINE], "nextCursor": 1},
+        [LINE],  # a bare list: no cursor
+    ],
+)
+async def test_a_page_of_logs_reads_in_each_known_shape(offline: Sdk, answer: Any) -> None:
+    page = await _read(offline, "logs", httpx.Response(200, json=answer))
+    assert isinstance(page, LogPage)
+    assert [(line.seq, line.level, line.message) for line in page.logs] == [(1, "info", "a")]
+    assert page.next_cursor == (None if isinstance(answer, list) else 1)
+
+
+REPORT = {"percent": 40, "message": "encoding", "subProgress": {"a": {"percent": 10}}}
+
+
+@pytest.mark.parametrize(
+    ("answer", "job_id", "status"),
+    [
+        ({"jobId": "j1", "status": "running", "progress": REPORT}, "j1", "running"),
+        ({"jobId": "j1", "status": "running", **REPORT}, "j1", "running"),  # flat
+        (REPORT, "j1", None),  # flat, alone: the job id is the request's
+        ({"progress": 40, "message": "encoding", "subProgress": REPORT["subProgress"]}, "j1", None),
+        ({"jobId": "j2", "progress": None, **REPORT}, "j2", None),
+    ],
+)
+async def test_a_progress_reads_nested_or_flat(
+    offline: Sdk, answer: dict[str, Any], job_id: str, status: str | None
+) -> None:
+    read = await _read(offline, "progress", httpx.Response(200, json=answer))
+    assert isinstance(read, JobProgress)
+    assert (read.job_id, read.status) == (job_id, status)
+    assert read.progress is not None
+    assert (read.progress.percent, read.progress.message) == (40, "encoding")
+    assert read.progress.sub_progress is not None
+    assert read.progress.sub_progress["a"].percent == 10
+
+
+async def test_no_progress_yet_reads_as_none(offline: Sdk) -> None:
+    for answer in [{"jobId": "j1", "status": "pending", "progress": None}, {"status": "pending"}]:
+        read = await _read(offline, "progress", httpx.Response(200, json=answer))
+        assert (read.job_id, read.status, read.progress) == ("j1", "pending", None)
+
+
+NO_BODY = object()
+
+
+@pytest.mark.parametrize(
+    ("read", "status", "body", "said"),
+    [
+        ("logs", 200, {}, "an object with no keys"),
+        ("logs", 200, {"entries": [LINE]}, "an object with 'entries'"),
+        ("logs", 200, {"lines": "a\nb"}, "logs"),
+        ("logs", 200, {"lines": [{"message": "no level"}]}, "level"),
+        ("logs", 200, "a\nb", "JSON str"),
+        ("logs", 200, NO_BODY, "an empty body"),
+        ("progress", 200, {}, "an object with no keys"),
+        ("progress", 200, {"pct": 40}, "an object with 'pct'"),
+        ("progress", 200, [REPORT], "JSON list"),
+        ("progress", 200, {"progress": "half"}, "progress"),
+        ("progress", 200, {"progress": {"message": "m"}}, "percent"),
+        ("progress", 204, NO_BODY, "an empty body"),
+    ],
+)
+async def test_an_unreadable_open_shape_raises_rather_than_reading_empty(
+    offline: Sdk, read: str, status: int, body: Any, said: str
+) -> None:
+    answer = httpx.Response(status) if body is NO_BODY else httpx.Response(status, json=body)
+    with pytest.raises(UnexpectedResponseError, match="cannot read the answer") as caught:
+        await _read(offline, read, answer)
+    assert said in f"{caught.value} {caught.value.__cause__}"  # pydantic's words: the cause
+    assert caught.value.status == status
+
+
+# -- statuses: the contract's Literal for type checkers, any string at run time ---------
+
+
+def test_job_status_is_the_contracts_seven() -> None:
+    assert typing.get_args(JobStatus) == (
+        "scheduled", "pending", "delivered", "running", "completed", "dead", "killed",
+    )  # fmt: skip
+
+
+def test_an_unknown_status_is_kept_not_refused() -> None:
+    """A newer service's status reads as its string; only a non-string is refused."""
+    details = JobDetails.model_validate({"id": "j1", "name": "n", "status": "paused"})
+    assert details.status == "paused"
+    assert JobState.model_validate({"id": "j1", "status": "archived"}).status == "archived"
+    assert JobRef.model_validate({"id": "j1", "spaceId": "s", "status": "queued"}).status == (
+        "queued"
+    )
+    assert JobProgress.model_validate({"status": "paused"}).status == "paused"
+    event = parse_event(json.dumps({"type": "paused", "jobId": "j1", "status": "paused"}))
+    assert event is not None
+    assert (event.type, event.status) == ("paused", "paused")
+    assert details.model_dump(mode="json")["status"] == "paused"
+    with pytest.raises(ValidationError, match="a status is a string"):
+        JobDetails.model_validate({"id": "j1", "name": "n", "status": 3})

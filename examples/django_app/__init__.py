@@ -1,0 +1,1 @@
+"""A minimal Django project that takes emit.run pushes: see asgi.py."""
