@@ -360,7 +360,9 @@ def error_message(error: str | BaseException) -> str:
     """What ``fail`` sends for ``error``: the text, or ``Type: text`` for an exception.
 
     Text that UTF-8 cannot hold is written out (see :func:`escape_surrogates`), so the
-    message is exactly what the service stores, and what a read-back shows.
+    message is exactly what the service stores, and what a read-back shows. Past
+    ``MAX_ERROR_LENGTH`` characters it is cut, saying so: a service caps what it stores,
+    and the job's logs have the whole traceback.
     """
     try:
         text = str(error)
@@ -368,7 +370,13 @@ def error_message(error: str | BaseException) -> str:
         text = f"<unprintable {type(error).__name__} object>"
     if isinstance(error, BaseException):
         text = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    if len(text) > MAX_ERROR_LENGTH:
+        text = f"{text[:MAX_ERROR_LENGTH]}... ({len(text)} characters in all)"
     return escape_surrogates(text)
+
+
+MAX_ERROR_LENGTH = 8000
+"""The most characters of an error that ``fail`` sends."""
 
 
 def escape_surrogates(text: str) -> str:

@@ -30,6 +30,7 @@ import asyncio
 import importlib
 import json
 import os
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, NamedTuple
 
@@ -68,18 +69,21 @@ def lambda_handler(app: EmitPush | None = None) -> LambdaHandler:
     stored = _stored_settings(app, os.environ)
     if not stored:
         app.runner.prepare()  # nothing to read: check the settings now, at the cold start
-    loop: asyncio.AbstractEventLoop | None = None
+    # The container's one event loop, in a box: closed with the handler (a test that
+    # imports an app module and drops it leaves no loop open behind it).
+    box: list[asyncio.AbstractEventLoop | None] = [None]
     try:
         asyncio.get_running_loop()  # made in async code (a test): Mangum takes that loop
     except RuntimeError:  # imported by the runtime: set ours before Mangum makes its own
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
+        box[0] = asyncio.new_event_loop()
+        asyncio.set_event_loop(box[0])
     adapter = None if stored else _serve(app)
 
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        nonlocal loop, adapter
+        nonlocal adapter
+        loop = box[0]
         if loop is None or loop.is_closed():
-            loop = asyncio.new_event_loop()
+            loop = box[0] = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)  # where Mangum looks for it
         if adapter is None:  # the first invocation: read them once, for the container
             _use(app, _read_stored(stored))
@@ -90,7 +94,14 @@ def lambda_handler(app: EmitPush | None = None) -> LambdaHandler:
         response: dict[str, Any] = adapter(event, context)  # type: ignore[arg-type]
         return response
 
+    weakref.finalize(handler, _close, box)
     return handler
+
+
+def _close(box: list[asyncio.AbstractEventLoop | None]) -> None:
+    loop = box[0]
+    if loop is not None and not loop.is_closed() and not loop.is_running():
+        loop.close()
 
 
 def is_scheduled(event: object) -> bool:

@@ -281,3 +281,23 @@ async def test_a_result_with_such_text_in_a_key_completes_written_out(
     result = await push(app, job_id, "index")
     assert (result.status, result.http()[0]) == ("completed", 200)
     assert (await job(admin, job_id))["result"] == {WRITTEN: {"size": 3}}
+
+
+async def test_a_huge_error_is_cut_and_the_job_still_fails(
+    make_app: Any, admin: httpx.AsyncClient
+) -> None:
+    app = make_app()
+
+    @app.on_job("verbose")
+    async def verbose(job: Job) -> None:
+        raise ValueError("x" * 200_000)  # far past any service's limit on an error
+
+    job_id = await create(admin, "verbose", maxRetries=0)
+    result = await push(app, job_id)
+    assert result.status == "failed", result
+    document = await job(admin, job_id)
+    assert document["status"] == "dead"
+    error = document["result"]["error"]
+    assert error.startswith("ValueError: xxx")
+    assert error.endswith("(200012 characters in all)")
+    assert len(error) < 8100
