@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,33 @@ OTHER_KEY = "emit_test_other_space_key"  # every scope, another space
 ALL_SCOPES = ["jobs:worker", "jobs:create", "jobs:kill", "space:admin"]
 
 
+class LocalResolver:
+    """A resolver from a table: names never leave the machine (no DNS lookup in tests).
+
+    ``answers`` maps a name to its addresses, or to a list of answers given in turn (the
+    last one repeated), for DNS rebinding. Any other name does not resolve.
+    """
+
+    def __init__(
+        self, answers: Mapping[str, Sequence[str] | Sequence[Sequence[str]]] | None = None
+    ) -> None:
+        self.answers = {"localhost": ["127.0.0.1"], **(answers or {})}
+        self.asked: list[str] = []
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        self.asked.append(host)
+        answer = self.answers.get(host.lower())
+        if not answer:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        if isinstance(answer[0], str):
+            return [str(a) for a in answer]
+        turn = min(self.asked.count(host) - 1, len(answer) - 1)
+        return [str(a) for a in answer[turn]]
+
+
 def make_config(**changes: object) -> ServerConfig:
+    """The test server's settings; names in push and callback URLs resolve from a table
+    (``LocalResolver``): no test ever asks a DNS server."""
     config = ServerConfig(
         db_path=":memory:",
         space_id=SPACE,
@@ -39,6 +65,7 @@ def make_config(**changes: object) -> ServerConfig:
             KeySpec(OTHER_KEY, ALL_SCOPES, name="other", space_id=OTHER_SPACE),
         ],
         callback_retry_delays=(0.05, 0.1, 0.2),
+        resolver=LocalResolver(),
     )
     return replace(config, **changes)  # type: ignore[arg-type]
 

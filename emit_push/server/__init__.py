@@ -9,10 +9,15 @@ async with EmitServer(ServerConfig(db_path=":memory:")) as server:
 
 from __future__ import annotations
 
+from .._extras import requires
+
+with requires("server", "emit_push.server (the local emit server)"):
+    import starlette  # noqa: F401  # the server is a Starlette app: its one optional need
+
 from ._app import API_PREFIX, EmitServer, create_app
 from ._bootstrap import Credentials
 from ._clock import Clock, ManualClock, SystemClock
-from ._config import DEFAULT_DB_PATH, KeySpec, ServerConfig
+from ._config import DEFAULT_DB_PATH, KeySpec, Resolver, ServerConfig
 
 __all__ = [
     "API_PREFIX",
@@ -22,6 +27,7 @@ __all__ = [
     "EmitServer",
     "KeySpec",
     "ManualClock",
+    "Resolver",
     "ServerConfig",
     "SystemClock",
     "create_app",

@@ -18,9 +18,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute, compile_path
 
 from ._auth import Principal, key_from_headers
+from ._egress import refuse_resolved
 from ._errors import ApiError, bad_request
 from ._http import gunzip, host, int_param, parse_json, read_body, too_large
-from ._queries import load_job
+from ._limits import check_worker_body
+from ._queries import EVENTS_DEFAULT, EVENTS_MAX, load_job
 from ._realtime import RealtimeEndpoints
 from ._records import LogLine, NewJob, PushSettings
 from ._schemas import (
@@ -124,6 +126,13 @@ class Api:
             raise bad_request(f"body: at most {self._s.config.max_bulk_jobs} jobs per request")
         now = self._s.config.clock.now_ms()
         specs = [self._spec(item, f"[{i}]" if bulk else "", now) for i, item in enumerate(items)]
+        await refuse_resolved(
+            self._s.config.resolver,
+            [
+                (f"[{i}].callbackUrl" if bulk else "callbackUrl", spec.callback_url)
+                for i, spec in enumerate(specs)
+            ],
+        )
         jobs = self._s.engine.create(space_id, specs)
         stream = self._stream_prefix(request)
         refs = [
@@ -180,11 +189,22 @@ class Api:
         offset = int_param(request, "offset", 0)
         assert limit is not None
         assert offset is not None
-        return JSONResponse(self._s.reader.jobs(space_id, status, limit, offset))
+        before = request.query_params.get("before") or None
+        return JSONResponse(self._s.reader.jobs(space_id, status, limit, offset, before))
 
     async def get_job(self, request: Request) -> Response:
         principal = self._auth(request, "jobs:read")
-        return JSONResponse(self._s.reader.job(request.path_params["job_id"], principal.space_id))
+        if request.query_params.get("eventsLimit") == "":  # a number or nothing, as documented
+            raise bad_request("eventsLimit: must be an integer")
+        events = int_param(request, "eventsLimit", EVENTS_DEFAULT, minimum=1, clamp=EVENTS_MAX)
+        assert events is not None
+        document = self._s.reader.job(
+            request.path_params["job_id"],
+            principal.space_id,
+            events=events,
+            before=request.query_params.get("eventsBefore") or None,
+        )
+        return JSONResponse(document)
 
     async def get_progress(self, request: Request) -> Response:
         principal = self._auth(request, "jobs:read:progress")
@@ -228,6 +248,7 @@ class Api:
         try:
             data = await self._json(request, optional=shape in {"nothing", "complete", "kill"})
             arg = WORKER_BODIES[shape](data)
+            check_worker_body(action, arg, self._s.config)
         except ApiError:
             self._job_exists(job_id, space_id)
             raise
@@ -304,6 +325,7 @@ class Api:
         if spec.url:
             outbound_url(spec.url, "url")
         outbound_headers(spec.headers, "headers")
+        await refuse_resolved(self._s.config.resolver, [("url", spec.url)])
         # An empty jobNames list means no filter, like an absent one; the answer says null.
         names = None if not spec.jobNames else frozenset(spec.jobNames)
         settings = PushSettings(spec.url or None, dict(spec.headers), names)

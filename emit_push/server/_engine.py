@@ -50,6 +50,28 @@ def _finish(result: Any, now: int, status: str) -> dict[str, Any]:
     return {"status": status, "completed_at": now, "result": dumps(result), "due_at": None}
 
 
+_PENDING = "SELECT * FROM jobs WHERE space_id = ? AND status = 'pending'"
+_OLDEST = " ORDER BY created_at, id LIMIT ?"
+
+
+def _oldest_pending(
+    space_id: str, count: int, names: list[str] | None
+) -> tuple[str, tuple[Any, ...]]:
+    """The query of poll: the ``count`` oldest pending jobs, of these names if given.
+
+    Each name is read from its own index range (``jobs_by_name``), ``count`` rows at most,
+    and the ranges merged: an ``IN`` list would walk every pending job in age order until
+    enough matched, and the jobs of other names may be many.
+    """
+    if names is None:
+        return _PENDING + _OLDEST, (space_id, count)
+    unique = list(dict.fromkeys(names))
+    arm = f"SELECT * FROM ({_PENDING} AND name = ?{_OLDEST})"
+    query = " UNION ALL ".join([arm] * len(unique)) + _OLDEST
+    args = [value for name in unique for value in (space_id, name, count)]
+    return query, (*args, count)
+
+
 class Engine:
     """Applies the state machine of the contract's section 2 to the store."""
 
@@ -207,14 +229,9 @@ class Engine:
         """Deliver up to ``count`` pending jobs, oldest first; ``reply(jobs)``, made in the
         transaction, is returned."""
         now = self._now()
-        query = "SELECT * FROM jobs WHERE space_id = ? AND status = 'pending'"
-        args: list[Any] = [space_id]
-        if names is not None:
-            query += f" AND name IN ({', '.join('?' * len(names))})"
-            args += names
-        query += " ORDER BY created_at, id LIMIT ?"
+        query, args = _oldest_pending(space_id, count, names)
         with self._tx() as events:
-            jobs = [dict(row) for row in self.db.execute(query, (*args, count)).fetchall()]
+            jobs = [dict(row) for row in self.db.execute(query, args).fetchall()]
             for job in jobs:
                 self._deliver(events, job, "poll", now)
             return reply(jobs)

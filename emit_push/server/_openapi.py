@@ -83,6 +83,7 @@ class JobEvent(_Out):
 
 class JobWithEvents(Job):
     events: list[JobEvent]
+    eventsCursor: str | None
 
 
 class Descriptor(_Out):
@@ -150,7 +151,7 @@ _ERRORS = {
     403: "Missing scope, or a key of another space",
     404: "Unknown job",
     409: "Not allowed in the job's status (`invalid_state`), or the job was killed (`job_killed`)",
-    413: "Body or job payload over the server's limit",
+    413: "Body, payload, result, worker text or event data over the server's limit",
     415: "Unsupported Content-Type or Content-Encoding",
     429: "Rate limited; see Retry-After",
 }
@@ -204,7 +205,18 @@ def _list_params() -> list[dict[str, Any]]:
         _query("status", {"type": "string", "enum": statuses}, "Only this status"),
         _query("limit", {"type": "integer", "minimum": 1}, "Default 50, at most 100"),
         _query("offset", {"type": "integer", "minimum": 0}, "Default 0"),
+        _query("before", {"type": "string"}, "Only jobs older than this job (a cursor)"),
     ]
+
+
+def _job_params() -> list[dict[str, Any]]:
+    return [
+        _query(
+            "eventsLimit", {"type": "integer", "minimum": 1},
+            "The latest events, default 100, at most 1000 (and about 4 MiB of data)",
+        ),
+        _query("eventsBefore", {"type": "string"}, "Only events before this one (eventsCursor)"),
+    ]  # fmt: skip
 
 
 def _log_params() -> list[dict[str, Any]]:
@@ -236,7 +248,7 @@ def _paths() -> dict[str, Any]:
     bulk = {"type": array, "items": _ref("JobSpecIn"), "minItems": 1, "maxItems": 1000}
     refs = {"oneOf": [_ref("JobRef"), {"type": array, "items": _ref("JobRef")}]}
     object_body = _json({"type": "object"})
-    empty_body = _json({"type": "object", "additionalProperties": False})
+    ignored_body = _json({"type": "object", "description": "Ignored"})
     ndjson = {
         "content": {
             "application/x-ndjson": {
@@ -274,7 +286,10 @@ def _paths() -> dict[str, Any]:
             ),
         },
         "/jobs/{job_id}": {
-            "get": _op("A job with its events", "jobs:read", (200, _ref("JobWithEvents")), (404,)),
+            "get": _op(
+                "A job with its latest events", "jobs:read", (200, _ref("JobWithEvents")),
+                (400, 404), params=_job_params(),
+            ),
         },
         "/jobs/{job_id}/progress": {
             "get": _op(
@@ -294,12 +309,12 @@ def _paths() -> dict[str, Any]:
         "/jobs/{job_id}/claim": {
             "post": _op(
                 "Claim one pending job", "jobs:poll", (200, _ref("Descriptor")),
-                (400, 404, 409, 413), empty_body, body_required=False,
+                (400, 404, 409, 413), ignored_body, body_required=False,
             ),
         },
     }  # fmt: skip
     for action, (summary, scope, model) in _ACTIONS.items():
-        body = {None: empty_body, "object": object_body}.get(model) or _json(_ref(str(model)))
+        body = {None: ignored_body, "object": object_body}.get(model) or _json(_ref(str(model)))
         required = model in ("object", "ProgressIn", "FailIn")
         ok = (200, _ref("WorkerReply"))
         paths.setdefault(f"/jobs/{{job_id}}/{action}", {})["post"] = _op(

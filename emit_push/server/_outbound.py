@@ -3,7 +3,10 @@
 Checked once at the API boundary (a 400 naming the field), so that what the scheduler later
 sends is sendable; and when a send fails anyway (an old database, a receiver that went
 away), :func:`describe_failure` says what happened without echoing header values: the
-push secret is exactly such a value.
+push secret is exactly such a value. A URL whose host is refused (``_addresses``: cloud
+metadata, link-local, ...) is refused here by its spelling; names are checked again each
+time they are resolved (``_egress``). Headers that would choose the ``Host``, talk to a
+metadata service or speak for the connection are refused too, and dropped if met at send.
 """
 
 from __future__ import annotations
@@ -11,12 +14,25 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
+from urllib.parse import urlsplit
 
 import httpx
 
-__all__ = ["MAX_HEADERS", "check_headers", "check_url", "describe_failure"]
+from ._addresses import host_problem
+
+__all__ = [
+    "MAX_HEADERS",
+    "REFUSED",
+    "check_headers",
+    "check_url",
+    "describe_briefly",
+    "describe_failure",
+    "sendable_headers",
+    "url_host",
+]
 
 MAX_URL_CHARS = 2048
+REFUSED = "pushes and callbacks may not go there"
 MAX_HEADERS = 64
 MAX_HEADER_VALUE_CHARS = 8192
 _TOKEN = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]{1,256}")  # RFC 7230 field-name
@@ -24,6 +40,22 @@ _TOKEN = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]{1,256}")  # RFC 7230 field-name
 _VALUE = re.compile(r"(?:[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*)?")
 _HOST = re.compile(r"[A-Za-z0-9._~-]+")
 _FRAMING = frozenset({"content-length", "transfer-encoding"})  # the server frames the body
+# Never the caller's: the host comes from the URL, hop-by-hop headers belong to the
+# connection, and these are how cloud metadata services tell a wanted request (GCP's
+# Metadata-Flavor, Azure's Metadata, AWS's IMDSv2 token).
+_SERVERS = frozenset(
+    {"host", "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"}
+)
+_PROXY = frozenset({"proxy-authorization", "proxy-authenticate"})
+_METADATA = frozenset(
+    {
+        "metadata-flavor",
+        "metadata",
+        "x-google-metadata-request",
+        "x-aws-ec2-metadata-token",
+        "x-aws-ec2-metadata-token-ttl-seconds",
+    }
+)
 _MIN_REDACTED = 4  # shorter values would also blank out digits and words of the message
 
 
@@ -37,7 +69,9 @@ def check_url(url: str) -> str | None:
         parsed = httpx.URL(url)
         host = parsed.raw_host.decode("ascii")
     except Exception:  # httpx.InvalidURL, idna.IDNAError, UnicodeError, ...
-        return "must be an http(s) URL"
+        # httpx refuses some spellings that resolvers take (0251.0376.0251.0376): say why.
+        refused = _refused_host(urlsplit(url).hostname if "://" in url else None)
+        return refused or "must be an http(s) URL"
     if parsed.scheme not in {"http", "https"}:
         return "must be an http(s) URL"
     if not host:
@@ -46,7 +80,22 @@ def check_url(url: str) -> str | None:
         return "must name a valid host"
     if parsed.port is not None and not 1 <= parsed.port <= 65535:
         return "port must be between 1 and 65535"
-    return None
+    return _refused_host(host)
+
+
+def _refused_host(host: str | None) -> str | None:
+    problem = host_problem(host) if host else None
+    return None if problem is None else f"{problem}; {REFUSED}"
+
+
+def url_host(url: str) -> tuple[str, int] | None:
+    """The host (IPv6 without brackets) and port a checked ``url`` connects to."""
+    try:
+        parsed = httpx.URL(url)
+        host = parsed.raw_host.decode("ascii")
+    except Exception:
+        return None
+    return host, parsed.port or (443 if parsed.scheme == "https" else 80)
 
 
 def _is_ipv6(host: str) -> bool:
@@ -67,8 +116,8 @@ def check_headers(headers: Mapping[str, str]) -> tuple[str, str] | None:
     for name, value in headers.items():
         if not _TOKEN.fullmatch(name):
             return "", f"{name[:40]!r} is not a valid header name (an RFC 7230 token)"
-        if name.lower() in _FRAMING:
-            return name, "is set by the server"
+        if problem := _header_problem(name.lower()):
+            return name, problem
         if len(value) > MAX_HEADER_VALUE_CHARS:
             return name, f"must be at most {MAX_HEADER_VALUE_CHARS} characters"
         if not _VALUE.fullmatch(value):
@@ -77,6 +126,20 @@ def check_headers(headers: Mapping[str, str]) -> tuple[str, str] | None:
                 " or surrounding whitespace"
             )
     return None
+
+
+def _header_problem(lower: str) -> str | None:
+    if lower in _FRAMING or lower in _SERVERS or lower in _PROXY:
+        return "is set by the server"
+    if lower in _METADATA:
+        return "is a cloud metadata header: it may not be sent"
+    return None
+
+
+def sendable_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """``headers`` without those :func:`check_headers` refuses by name (an older server
+    stored them): what is sent, whatever the database holds."""
+    return {name: value for name, value in headers.items() if not _header_problem(name.lower())}
 
 
 # Errors whose text is about the connection, never about what we tried to send.
@@ -114,3 +177,20 @@ def redact(text: str, secrets: Iterable[object]) -> str:
         for form in {secret, repr(secret)[1:-1], repr(secret.encode("utf-8", "replace"))[2:-1]}:
             text = text.replace(form, "[redacted]")
     return text
+
+
+def describe_briefly(exc: BaseException) -> str:
+    """What a callback attempt that raised ``exc`` records: a fixed phrase.
+
+    A callback URL is chosen by whoever may create a job, and its outcome is read by
+    whoever may read it; the words of the connection (refused or reset, the address,
+    how long it took) would tell them which ports of this machine's networks answer. Only
+    whether it connected, and whether it was answered in time, is told.
+    """
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        return "could not connect"
+    if isinstance(exc, httpx.TimeoutException):
+        return "no answer in time"
+    if isinstance(exc, _TRANSPORT):
+        return "the connection failed"
+    return describe_failure(exc)

@@ -4,7 +4,8 @@ A push (``job.pending``) is queued when a job becomes pending in a space whose p
 settings want its name; a callback when a job that has a ``callback_url`` finishes. The
 engine calls in here inside the transaction of the change that causes them, so a change
 and what it sends commit together. The scheduler sends the rows later, and the engine
-records each attempt, which settles its row: dropped, or kept for a retry.
+records each attempt, which settles its row: dropped, or kept for a retry (a callback not
+answered 200; a push not answered 2xx while its job is pending, DECIDED: ``_delivery``).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class Outbox:
     def repush(self, space_id: str, now: int) -> int:
         """Queue a push for each of the space's pending jobs, oldest first; returns how many."""
         rows = self.db.execute(
-            "SELECT * FROM jobs WHERE space_id = ? AND status = 'pending' ORDER BY id",
+            "SELECT * FROM jobs WHERE space_id = ? AND status = 'pending' ORDER BY created_at, id",
             (space_id,),
         ).fetchall()
         return sum(self.push_pending(dict(row), now) for row in rows)

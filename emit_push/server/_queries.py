@@ -5,12 +5,27 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from ._errors import ApiError, not_found
+from ._errors import ApiError, bad_request, not_found
 from ._ids import format_ts
 from ._schemas import LEVELS
 from ._wire import STATUSES, job_document, loads
 
-__all__ = ["Reader", "load_job"]
+__all__ = [
+    "EVENTS_DEFAULT",
+    "EVENTS_MAX",
+    "EVENTS_PAGE_BYTES",
+    "LOGS_PAGE_BYTES",
+    "Reader",
+    "load_job",
+]
+
+EVENTS_DEFAULT = 100
+"""Events in a ``GET /jobs/:id`` unless ``eventsLimit`` says otherwise (the latest ones)."""
+EVENTS_MAX = 1000
+EVENTS_PAGE_BYTES = 4 * 1024 * 1024
+"""A page of events stops before its event data passes this (it holds one event at least)."""
+LOGS_PAGE_BYTES = 4 * 1024 * 1024
+"""A page of logs stops before its messages and metadata pass this (one line at least)."""
 
 
 def load_job(db: sqlite3.Connection, job_id: str, space_id: str | None) -> dict[str, Any]:
@@ -27,11 +42,36 @@ class Reader:
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
 
-    def job(self, job_id: str, space_id: str) -> dict[str, Any]:
+    def job(
+        self,
+        job_id: str,
+        space_id: str,
+        *,
+        events: int = EVENTS_DEFAULT,
+        before: str | None = None,
+    ) -> dict[str, Any]:
+        """The job with the latest ``events`` events of its history (before that event id).
+
+        The page is bounded twice: by count, and by :data:`EVENTS_PAGE_BYTES` of event data
+        (a history written by an older server may hold events of megabytes), so one read
+        never loads a whole history. Events come oldest first; ``eventsCursor`` is the id to
+        pass as ``eventsBefore`` for the page before, null when there is none.
+        """
         document = job_document(load_job(self.db, job_id, space_id))
-        rows = self.db.execute(
-            "SELECT * FROM job_events WHERE job_id = ? ORDER BY id", (job_id,)
-        ).fetchall()
+        query = "SELECT * FROM job_events WHERE job_id = ?"
+        args: tuple[Any, ...] = (job_id,)
+        if before is not None:
+            query += " AND id < ?"
+            args += (before,)
+        rows: list[sqlite3.Row] = []
+        size = 0
+        cursor = None
+        for row in self.db.execute(query + " ORDER BY id DESC LIMIT ?", (*args, events + 1)):
+            size += len(row["data"])
+            if len(rows) == events or (rows and size > EVENTS_PAGE_BYTES):
+                cursor = rows[-1]["id"]
+                break
+            rows.append(row)
         document["events"] = [
             {
                 "id": row["id"],
@@ -40,17 +80,43 @@ class Reader:
                 "attemptNumber": row["attempt_number"],
                 "createdAt": format_ts(row["created_at"]),
             }
-            for row in rows
+            for row in reversed(rows)
         ]
+        document["eventsCursor"] = cursor
         return document
 
-    def jobs(self, space_id: str, status: str | None, limit: int, offset: int) -> list[Any]:
-        query = "SELECT * FROM jobs WHERE space_id = ?"
+    def jobs(
+        self,
+        space_id: str,
+        status: str | None,
+        limit: int,
+        offset: int,
+        before: str | None = None,
+    ) -> list[Any]:
+        """A page of the space's jobs, newest first, ``offset`` jobs on (or after the job
+        ``before``, a cursor that costs nothing however deep).
+
+        The page is found in an index alone (``jobs_by_space`` or ``jobs_by_age``), and only
+        its rows are read: a deep ``offset`` skips index entries, not whole jobs.
+        """
+        where = "space_id = ?"
         args: list[Any] = [space_id]
         if status is not None:
-            query += " AND status = ?"
+            where += " AND status = ?"
             args.append(status)
-        query += " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+        if before is not None:
+            row = self.db.execute(
+                "SELECT created_at FROM jobs WHERE id = ? AND space_id = ?", (before, space_id)
+            ).fetchone()
+            if row is None:
+                raise bad_request("before: no job of this space has that id")
+            where += " AND (created_at, id) < (?, ?)"
+            args += [row["created_at"], before]
+        order = " ORDER BY created_at DESC, id DESC"
+        query = (
+            f"SELECT * FROM jobs WHERE rowid IN (SELECT rowid FROM jobs WHERE {where}{order}"
+            f" LIMIT ? OFFSET ?){order}"
+        )
         rows = self.db.execute(query, (*args, limit, offset)).fetchall()
         return [job_document(row) for row in rows]
 
@@ -84,9 +150,15 @@ class Reader:
         if q:
             query += " AND instr(lower(message), lower(?)) > 0"
             args.append(q)
-        rows = self.db.execute(query + " ORDER BY seq LIMIT ?", (*args, limit + 1)).fetchall()
-        more = len(rows) > limit
-        rows = rows[:limit]
+        rows: list[sqlite3.Row] = []
+        size = 0
+        more = False
+        for row in self.db.execute(query + " ORDER BY seq LIMIT ?", (*args, limit + 1)):
+            size += len(row["message"]) + len(row["metadata"] or "")
+            if len(rows) == limit or (rows and size > LOGS_PAGE_BYTES):
+                more = True
+                break
+            rows.append(row)
         return {
             "logs": [
                 {

@@ -4,8 +4,8 @@ It sleeps until the earliest ``jobs.due_at`` or ``outbox.due_at`` (both indexed)
 a write announces an earlier one, then applies what is due. Its first pass runs inside
 ``start()``, so timers that came due while the server was down fire before any request is
 served. Pushes and callbacks are sent off the request path, at most
-``outbound_concurrency`` at once; a row leaves the outbox only after its attempt is
-recorded, so a restart resends what was in flight.
+``outbound_concurrency`` at once (``_delivery`` makes each attempt); a row leaves the
+outbox only after its attempt is recorded, so a restart resends what was in flight.
 
 Nothing may spin: an attempt that raises anything is a failed attempt, recorded and moved
 on (retried later or dropped), and a pass that fails is logged and retried a second later.
@@ -15,26 +15,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from typing import Any
 
-import httpx
-
 from ._clock import Clock
 from ._config import ServerConfig
+from ._delivery import Outcome, Sender
 from ._engine import Engine
-from ._outbound import describe_failure
 
 __all__ = ["Scheduler"]
 
 log = logging.getLogger("emit_push.server")
 
-_FIXED_HEADERS = {"Content-Type": "application/json", "User-Agent": "emit.run/1.0"}
 _BACKOFF_MS = 1000  # after a failed pass
 _RECORD_RETRY_S = 1.0  # after an outcome that could not be stored
-
-Outcome = tuple[str | None, dict[str, Any] | None, int | None]  # event kind, data, retry at
 
 
 class Scheduler:
@@ -46,7 +40,7 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._next: int | None = None
         self._inflight: dict[int, asyncio.Task[None]] = {}
-        self._http = httpx.AsyncClient(trust_env=False, follow_redirects=False)
+        self._sender = Sender(engine, config)
         self._loop_task: asyncio.Task[None] | None = None
         self._pass_waiters: list[asyncio.Future[None]] = []
 
@@ -67,7 +61,7 @@ class Scheduler:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self._http.aclose()
+        await self._sender.aclose()
 
     async def _run(self) -> None:
         while True:
@@ -136,7 +130,7 @@ class Scheduler:
         """One attempt, then its record. The row stays ours (in flight) until recorded."""
         try:
             try:
-                outcome = await (self._push(row) if row["kind"] == "push" else self._callback(row))
+                outcome: Outcome = await self._sender.attempt(row)
             except Exception as exc:  # a bug or a damaged row: record it and drop the row
                 log.exception("%s for job %s could not be attempted", row["kind"], row["job_id"])
                 data = {"url": row["url"], "error": type(exc).__name__}
@@ -151,50 +145,3 @@ class Scheduler:
         finally:
             self._inflight.pop(row["id"], None)
             self._wake.set()
-
-    async def _send(
-        self, url: str, headers: dict[str, str], body: str, timeout: float
-    ) -> tuple[int | None, str | None]:
-        """``(status, None)``, or ``(None, error)`` when the attempt raised anything at all."""
-        try:
-            merged = httpx.Headers(headers)
-            merged.update(_FIXED_HEADERS)
-            response = await self._http.post(url, content=body, headers=merged, timeout=timeout)
-        except Exception as exc:  # not only httpx's: an attempt must always end recorded
-            return None, describe_failure(exc, headers.values())
-        return response.status_code, None
-
-    async def _push(self, row: dict[str, Any]) -> Outcome:
-        settings = self._engine.push.get(row["space_id"])
-        if settings is None or not settings.url:  # push was turned off meanwhile
-            return None, None, None
-        status, error = await self._send(
-            settings.url, settings.headers or {}, row["body"], self._config.push_timeout
-        )
-        data: dict[str, Any] = {"url": settings.url}
-        if error is None:
-            return "push_sent", data | {"statusCode": status}, None
-        return "push_failed", data | {"error": error}, None
-
-    async def _callback(self, row: dict[str, Any]) -> Outcome:
-        attempt: int = row["attempt"]
-        status: int | None
-        error: str | None
-        try:
-            headers = json.loads(row["headers"] or "{}")
-            if not isinstance(headers, dict):
-                raise TypeError("callback headers are not an object")
-        except (ValueError, TypeError) as exc:
-            status, error = None, describe_failure(exc)
-        else:
-            status, error = await self._send(
-                row["url"], headers, row["body"], self._config.callback_timeout
-            )
-        data: dict[str, Any] = {"url": row["url"], "retryAttempt": attempt, "statusCode": status}
-        if status == 200:
-            return "callback_sent", data | {"willRetry": False, "error": None}, None
-        delays = self._config.callback_retry_delays
-        will_retry = attempt < len(delays)
-        data |= {"willRetry": will_retry, "error": error or f"HTTP {status}"}
-        retry_at = self._clock.now_ms() + round(delays[attempt] * 1000) if will_retry else None
-        return "callback_failed", data, retry_at

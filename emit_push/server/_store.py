@@ -21,6 +21,18 @@ log = logging.getLogger("emit_push.server")
 
 SCHEMA_VERSION = 1
 
+# Poll and list read pending (or any) jobs in the order of these indexes, so that they cost
+# the same at 200k pending jobs as at 1k: poll walks ``jobs_by_age`` (``jobs_by_name`` per
+# name of its filter) from the oldest, list walks them from the newest; ``offset`` and the
+# ``before`` cursor step through the index alone (the rows are read for the page only).
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS jobs_by_age ON jobs (space_id, status, created_at, id);
+CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs (space_id, status, name, created_at, id);
+CREATE INDEX IF NOT EXISTS jobs_by_space ON jobs (space_id, created_at, id);
+DROP INDEX IF EXISTS jobs_by_status;
+"""
+_INDEX_NAMES = frozenset({"jobs_by_age", "jobs_by_name", "jobs_by_space"})
+
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE spaces (
@@ -60,7 +72,6 @@ CREATE TABLE jobs (
     due_at INTEGER,
     log_seq INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX jobs_by_status ON jobs (space_id, status, id);
 CREATE INDEX jobs_by_due ON jobs (due_at) WHERE due_at IS NOT NULL;
 CREATE TABLE job_events (
     id TEXT NOT NULL,
@@ -125,15 +136,19 @@ class Store:
 
     def _migrate(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-        if version == SCHEMA_VERSION:
-            return
-        if version != 0:
+        if version not in {0, SCHEMA_VERSION}:
             raise RuntimeError(
                 f"{self.path} has schema version {version}; this server knows {SCHEMA_VERSION}."
                 " Start with a new --db file."
             )
+        names = {row[0] for row in self.conn.execute("SELECT name FROM sqlite_master")}
+        if version == SCHEMA_VERSION and names >= _INDEX_NAMES and "jobs_by_status" not in names:
+            return
+        # Indexes are no change of schema: a database of an earlier server gains them here
+        # (and stays readable by that server).
         with self.write():
-            for statement in _SCHEMA.split(";"):
+            statements = (_SCHEMA if version == 0 else "") + _INDEXES
+            for statement in statements.split(";"):
                 if statement.strip():
                     self.conn.execute(statement)
             self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -9,8 +9,14 @@ from typing import Any
 import httpx
 import pytest
 
-from emit_push.server import EmitServer
-from tests.conftest import SPACE
+from emit_push.server import EmitServer, ServerConfig
+from tests.conftest import SPACE, LocalResolver, make_config
+
+
+@pytest.fixture
+def server_config() -> ServerConfig:
+    """The in-process server of these tests resolves names from a table (LocalResolver)."""
+    return make_config(resolver=LocalResolver())
 
 
 async def create(http: httpx.AsyncClient, name: str = "task", **spec: Any) -> str:

@@ -18,6 +18,19 @@ def test_decided_defaults() -> None:
     assert config.rate_limit is None  # enforced only when configured (§3)
 
 
+def test_limits_retries_and_timeouts_of_the_hardened_server() -> None:
+    """DECIDED (README, server section): the caps on worker texts, the re-push of a pending
+    job whose push failed, and the read timeouts."""
+    config = ServerConfig()
+    assert config.max_text_bytes == 16 * 1024  # progress message, stage message, kill reason
+    assert config.max_error_bytes == 64 * 1024  # fail error
+    assert config.max_event_bytes == 64 * 1024  # checkpoint / event data, a progress record
+    assert config.max_result_bytes == 1024 * 1024  # like a payload
+    assert tuple(config.push_retry_delays) == (1, 2, 4, 8, 16, 32, 60, 60, 60, 60)
+    assert (config.header_timeout, config.body_timeout) == (10.0, 30.0)
+    assert config.resolver is None  # the system's getaddrinfo
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
@@ -33,6 +46,11 @@ def test_decided_defaults() -> None:
         ({"callback_timeout": "10"}, "callback_timeout must be a number"),
         ({"callback_retry_delays": (1, -1)}, "callback_retry_delays: -1 must be 0 or more"),
         ({"callback_retry_delays": ("1",)}, "callback_retry_delays: '1' is not a number"),
+        ({"push_retry_delays": (1, float("inf"))}, "push_retry_delays: inf must be 0 or more"),
+        ({"max_text_bytes": 0}, "max_text_bytes must be greater than 0"),
+        ({"max_event_bytes": 1.5}, "max_event_bytes must be an integer"),
+        ({"header_timeout": 0}, "header_timeout must be greater than 0"),
+        ({"body_timeout": float("nan")}, "body_timeout must be greater than 0"),
     ],
 )
 def test_bad_settings_are_refused(changes: dict[str, object], message: str) -> None:

@@ -16,6 +16,7 @@ from schemathesis.checks import positive_data_acceptance
 from emit_push.server import API_PREFIX
 from emit_push.server._openapi import openapi_document
 from tests.conftest import ADMIN_KEY, SPACE, LiveServer, make_config
+from tests.server.conftest import LocalResolver
 
 schema = schemathesis.openapi.from_dict(openapi_document(API_PREFIX))
 # Both valid requests and deliberately invalid ones (wrong types, missing fields, ...).
@@ -43,7 +44,8 @@ def map_path_parameters(ctx: Any, path_parameters: dict[str, Any]) -> dict[str, 
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     import httpx
 
-    server = LiveServer(make_config(db_path=str(tmp_path_factory.mktemp("oa") / "db.sqlite3")))
+    db_path = str(tmp_path_factory.mktemp("oa") / "db.sqlite3")
+    server = LiveServer(make_config(db_path=db_path, resolver=LocalResolver()))  # no DNS
     with httpx.Client(base_url=server.base_url, headers={"x-api-key": ADMIN_KEY}) as http:
         for steps in ([], ["claim"], ["claim", "ack"], ["claim", "ack", "complete"], ["kill"]):
             ref = http.post(f"/spaces/{SPACE}/jobs", json={"name": "t", "payload": {"a": 1}})

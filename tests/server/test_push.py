@@ -1,4 +1,5 @@
-"""Contract §6: ``job.pending`` pushes on every entry into pending, off the request path."""
+"""Contract §6: ``job.pending`` pushes on every entry into pending, off the request path;
+and (DECIDED, README) sent again with backoff while the job waits, when one failed."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import httpx
 import pytest
 
 from emit_push.server import EmitServer, ManualClock, ServerConfig
-from tests.conftest import SPACE, make_config
+from tests.conftest import ADMIN_KEY, SPACE, client_for, make_config
 from tests.receiver import Receiver
-from tests.server.conftest import call, create, job, start
+from tests.server.conftest import Deliveries, call, create, job, start
 
 
 @pytest.fixture
@@ -76,7 +77,13 @@ async def test_push_body_headers_and_event(
     await settled(emit)
     events = (await job(http, job_id))["events"]
     assert events[-1]["type"] == "push_sent"
-    assert events[-1]["data"] == {"url": url, "statusCode": 200}
+    assert events[-1]["data"] == {
+        "url": url,
+        "statusCode": 200,
+        "retryAttempt": 0,
+        "willRetry": False,
+        "error": None,
+    }
     assert "s3cret" not in str(events)
 
 
@@ -159,23 +166,117 @@ async def test_unreachable_endpoint_is_recorded_as_push_failed(
     assert event["type"] == "push_failed"
     assert event["data"]["url"] == receiver.url
     assert "ConnectError" in event["data"]["error"]
+    assert "could not be reached" in event["data"]["hint"]
     assert (await job(http, job_id))["status"] == "pending"  # best effort: the job waits
 
 
-async def test_non_2xx_answers_are_ignored_but_recorded(
-    emit: EmitServer, http: httpx.AsyncClient
+async def test_a_failed_push_is_sent_again_with_backoff_until_answered(
+    emit: EmitServer, http: httpx.AsyncClient, clock: ManualClock, deliveries: Deliveries
 ) -> None:
-    failing = Receiver(statuses=[500])
+    """DECIDED (README): a push not answered 2xx (5xx, 401, a redirect...) is sent again,
+    1 s, 2 s, 4 s... later (``push_retry_delays``), while the job is pending."""
+    failing = Receiver(statuses=[500, 401, 307])
     try:
         await configure(http, failing.url)
         job_id = await create(http)
-        await failing.wait_for(1)
-        await settled(emit)
-        event = (await job(http, job_id))["events"][-1]
-        assert (event["type"], event["data"]["statusCode"]) == ("push_sent", 500)
-        assert len(failing.requests) == 1  # one attempt only
+        for attempt, delay in enumerate([1, 2, 4], start=1):
+            await deliveries.wait_for(attempt, "push_failed", job_id=job_id)
+            [row] = emit.store.conn.execute("SELECT attempt, due_at FROM outbox").fetchall()
+            assert (row["attempt"], row["due_at"]) == (attempt, clock.now_ms() + delay * 1000)
+            clock.advance(delay)
+        await deliveries.wait_for(1, "push_sent", job_id=job_id)
+        pushes = await failing.wait_for(4)
     finally:
         failing.stop()
+    assert len({p.body for p in pushes}) == 1  # the same job.pending push each time
+    events = [e for e in (await job(http, job_id))["events"] if e["type"].startswith("push_")]
+    hints = [e["data"].pop("hint", None) for e in events]
+    assert [(e["type"], e["data"]) for e in events] == [
+        ("push_failed", {"url": failing.url, "statusCode": 500, "retryAttempt": 0,
+                         "willRetry": True, "error": "HTTP 500"}),
+        ("push_failed", {"url": failing.url, "statusCode": 401, "retryAttempt": 1,
+                         "willRetry": True, "error": "HTTP 401"}),
+        ("push_failed", {"url": failing.url, "statusCode": 307, "retryAttempt": 2,
+                         "willRetry": True, "error": "HTTP 307"}),
+        ("push_sent", {"url": failing.url, "statusCode": 200, "retryAttempt": 3,
+                       "willRetry": False, "error": None}),
+    ]  # fmt: skip
+    assert emit.store.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
+    # Each failure says what most likely fixes it (issue 11): the app's log, the secret,
+    # the trailing slash of a mount.
+    assert hints[3] is None
+    assert "see its log" in hints[0]
+    assert "EMIT_PUSH_SECRET" in hints[1]
+    assert "trailing slash" in hints[2]
+
+
+async def test_a_lost_push_costs_a_delay_not_the_job(
+    emit: EmitServer, http: httpx.AsyncClient, clock: ManualClock, deliveries: Deliveries
+) -> None:
+    """Nothing listens when the job is created (an app restarting): the push is sent again
+    once something does, and the job is taken."""
+    gone = Receiver()
+    port = gone.port
+    gone.stop()
+    await configure(http, gone.url)
+    job_id = await create(http)
+    [failed] = await deliveries.wait_for(1, "push_failed", job_id=job_id)
+    assert failed.data["error"].startswith("ConnectError")  # the admin's URL: told in full
+    assert failed.data["willRetry"] is True
+    back = Receiver(port=port)
+    try:
+        clock.advance(1)
+        [push] = await back.wait_for(1)
+    finally:
+        back.stop()
+    assert push.json()["jobId"] == job_id
+
+
+async def test_pushes_stop_once_the_job_is_no_longer_pending(
+    emit: EmitServer, http: httpx.AsyncClient, clock: ManualClock, deliveries: Deliveries
+) -> None:
+    failing = Receiver(statuses=[503, 503])
+    try:
+        await configure(http, failing.url)
+        job_id = await create(http)
+        await deliveries.wait_for(1, "push_failed", job_id=job_id)
+        await call(http, job_id, "claim")  # a polling worker took it meanwhile
+        clock.advance(1)
+        await settled(emit)
+        assert emit.store.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
+        # Back to pending by a failed attempt: that entry pushes anew, once answered.
+        await call(http, job_id, "ack")
+        await call(http, job_id, "fail", {"error": "again"})
+        await deliveries.wait_for(2, "push_failed", job_id=job_id)
+        clock.advance(1)
+        await deliveries.wait_for(1, "push_sent", job_id=job_id)
+        pushes = await failing.wait_for(3)
+    finally:
+        failing.stop()
+    assert [p.json()["attemptNumber"] for p in pushes] == [0, 1, 1]
+
+
+async def test_retries_end_after_the_last_delay(
+    clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failing = Receiver(statuses=[500] * 10)
+    try:
+        async with EmitServer(make_config(clock=clock, push_retry_delays=(1, 1))) as short:
+            short_deliveries = Deliveries(short, monkeypatch)
+            async with client_for(short, ADMIN_KEY) as admin:
+                await configure(admin, failing.url)
+                job_id = await create(admin)
+                for count in (1, 2):
+                    await short_deliveries.wait_for(count, "push_failed", job_id=job_id)
+                    clock.advance(1)
+                records = await short_deliveries.wait_for(3, "push_failed", job_id=job_id)
+                await settled(short)
+                outbox = short.store.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+    finally:
+        failing.stop()
+    assert [r.data["willRetry"] for r in records] == [True, True, False]
+    assert outbox == 0
+    assert len(failing.requests) == 3
 
 
 @pytest.mark.parametrize(

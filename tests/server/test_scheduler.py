@@ -229,27 +229,43 @@ async def test_any_exception_of_an_attempt_is_a_failed_attempt(
     async def explode(*args: Any, **kwargs: Any) -> None:
         raise ZeroDivisionError("not from httpx")
 
-    monkeypatch.setattr(emit.scheduler._http, "post", explode)
+    monkeypatch.setattr(emit.scheduler._sender._http, "post", explode)
     await http.put(f"/spaces/{SPACE}/push", json={"url": "http://127.0.0.1:9/push"})
     job_id = await create(http, callbackUrl="http://127.0.0.1:9/cb")
     [pushed] = await deliveries.wait_for(1, "push_failed")
     await call(http, job_id, "kill")
     [called] = await deliveries.wait_for(1, "callback_failed")
-    assert pushed.data == {"url": "http://127.0.0.1:9/push", "error": "ZeroDivisionError"}
+    assert pushed.data == {
+        "url": "http://127.0.0.1:9/push",
+        "statusCode": None,
+        "retryAttempt": 0,
+        "willRetry": True,
+        "error": "ZeroDivisionError",
+        "hint": "the app could not be reached: is it running, at this host and port?",
+    }
     assert (called.data["error"], called.data["willRetry"]) == ("ZeroDivisionError", True)
     assert await passes_while_idle(emit) <= 2
 
 
-async def test_unsendable_push_settings_are_one_failed_attempt(
-    emit: EmitServer, http: httpx.AsyncClient, deliveries: Deliveries
+async def test_unsendable_push_settings_are_failed_attempts_until_the_job_moves_on(
+    emit: EmitServer, http: httpx.AsyncClient, clock: ManualClock, deliveries: Deliveries
 ) -> None:
-    """Settings the API would refuse now (an older database): push_failed, row dropped."""
+    """Settings the API would refuse now (an older database): push_failed, retried while
+    the job is pending, then the row is dropped without another attempt."""
     emit.engine.push[SPACE] = PushSettings("http://127.0.0.1:99999/p", {"X-Push": "ü"})
     job_id = await create(http)
     [failed] = await deliveries.wait_for(1, "push_failed", job_id=job_id)
-    assert failed.data["url"] == "http://127.0.0.1:99999/p"
-    assert await passes_while_idle(emit) <= 2
+    assert (failed.data["url"], failed.data["willRetry"]) == ("http://127.0.0.1:99999/p", True)
+    assert await passes_while_idle(emit) <= 2  # asleep until the retry
+    [row] = emit.store.conn.execute("SELECT attempt, due_at FROM outbox").fetchall()
+    assert (row["attempt"], row["due_at"]) == (1, clock.now_ms() + 1000)
+    await advance(emit, clock, 1)
+    await deliveries.wait_for(2, "push_failed", job_id=job_id)
+    await call(http, job_id, "kill")
+    await advance(emit, clock, 2)
+    await emit.scheduler.in_flight()
     assert emit.store.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
+    assert len([r for r in deliveries.records if r.type == "push_failed"]) == 2
 
 
 # -- secrets stay out of events and logs --------------------------------------------

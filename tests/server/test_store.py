@@ -71,3 +71,30 @@ def test_a_file_database_runs_in_wal_mode(tmp_path: Path) -> None:
             assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     finally:
         store.close()
+
+
+def test_an_earlier_database_gains_the_backlog_indexes(tmp_path: Path) -> None:
+    """Earlier servers had one status index, which poll and list could not walk in order."""
+    path = tmp_path / "v1.sqlite3"
+    Store(str(path)).close()
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("DROP INDEX jobs_by_age")
+        conn.execute("DROP INDEX jobs_by_name")
+        conn.execute("DROP INDEX jobs_by_space")
+        conn.execute("CREATE INDEX jobs_by_status ON jobs (space_id, status, id)")
+        conn.execute("INSERT INTO meta VALUES ('kept', 'yes')")
+        conn.commit()
+    store = Store(str(path))
+    try:
+        indexes = {
+            row[0]
+            for row in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+        }
+        assert {"jobs_by_age", "jobs_by_name", "jobs_by_space"} <= indexes
+        assert "jobs_by_status" not in indexes
+        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert (
+            store.conn.execute("SELECT value FROM meta WHERE key = 'kept'").fetchone()[0] == "yes"
+        )
+    finally:
+        store.close()
