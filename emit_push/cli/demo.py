@@ -124,7 +124,9 @@ async def run_demo() -> int:
     serving.append(asyncio.create_task(web.serve(sockets=[app_sock])))
     await app_ready.wait()
     app_url = base_url(app_sock).removesuffix("/api/v1") + "/"
-    console.print(f"emit local server on [bold]{api}[/], the demo app on [bold]{app_url}[/]\n")
+    console.print(f"emit local server on [bold]{api}[/], the demo app on [bold]{app_url}[/]")
+    dashboard = api.removesuffix("/api/v1") + "/dashboard/"
+    console.print(f"the dashboard, while the demo runs: [bold]{dashboard}[/]\n")
     producer = AsyncEmitClient(space_id=creds.space_id, api_key=creds.producer_key, base_url=api)
     try:
         async with httpx.AsyncClient(headers={"x-api-key": creds.producer_key}) as http:

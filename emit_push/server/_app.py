@@ -17,6 +17,7 @@ from ._api import Api
 from ._auth import Keyring
 from ._bootstrap import Credentials, bootstrap, load_keys, load_push_settings
 from ._config import ServerConfig
+from ._dashboard import DASHBOARD_PATH, Dashboard, wants_html
 from ._engine import Engine
 from ._errors import ApiError
 from ._http import host
@@ -47,12 +48,14 @@ class EmitServer:
     def __init__(self, config: ServerConfig | None = None) -> None:
         self.config = config or ServerConfig()
         self.realtime = RealtimeEndpoints(self)
+        self.dashboard = Dashboard(self, API_PREFIX)
         self.app = Starlette(
             routes=[
                 Route("/", self._index, methods=["GET"]),
                 Route("/health", self._health, methods=["GET"]),
                 Route(f"{API_PREFIX}/openapi.json", self._openapi, methods=["GET"]),
                 *Api(self, self.realtime).routes(API_PREFIX),
+                *self.dashboard.routes(),
             ],
             exception_handlers={
                 ApiError: _api_error,
@@ -122,10 +125,17 @@ class EmitServer:
         self.scheduler.due(at_ms)
 
     async def _index(self, request: Request) -> Response:
+        if wants_html(request):  # a browser: the dashboard
+            return self.dashboard.redirect(request)
         root = request.scope.get("root_path", "")
         base = f"{request.url.scheme}://{host(request)}{root}{API_PREFIX}"
         return JSONResponse(
-            {"name": "emit local server", "baseUrl": base, "openapi": base + "/openapi.json"}
+            {
+                "name": "emit local server",
+                "baseUrl": base,
+                "openapi": base + "/openapi.json",
+                "dashboard": f"{request.url.scheme}://{host(request)}{root}{DASHBOARD_PATH}",
+            }
         )
 
     async def _health(self, request: Request) -> Response:
