@@ -1,5 +1,5 @@
 """Each extra brings everything its part imports: a Lambda built from `emit-push[lambda]`
-(what examples/aws_lambda/requirements.txt installs) can import the Lambda adapter."""
+(what examples/aws_lambda/Makefile installs for sam build) can import the Lambda adapter."""
 
 from __future__ import annotations
 
