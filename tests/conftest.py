@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
@@ -16,6 +17,12 @@ import uvicorn
 
 from emit_push.cli.serving import bind
 from emit_push.server import API_PREFIX, EmitServer, KeySpec, ServerConfig
+
+# A shell runs a command started with `&` with SIGINT ignored, and a child process keeps
+# an ignored signal: the CLI processes the tests stop with Ctrl-C would never hear it.
+# The test session answers SIGINT as Python does by default, whoever started it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 SPACE = "01JTESTSPACE00000000000000"
 OTHER_SPACE = "01JOTHERSPACE0000000000000"
