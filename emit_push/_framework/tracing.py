@@ -39,8 +39,6 @@ if TYPE_CHECKING:
 
     from .._wire.calls import Call
     from .._wire.models import JobDescriptor
-    from .execution import Middleware
-    from .job import Job
 
     class Client(Protocol):
         """What is read of the API client: where its calls go."""
@@ -68,6 +66,9 @@ SYSTEM = "emit.run"
 _OFF = "_emit_tracing_off"
 """Set on a ``Runner`` whose app was made with ``tracing=False`` (see :func:`disable`)."""
 
+_Layer = Callable[[Any, Callable[[], Awaitable[Any]]], Awaitable[Any]]
+"""A middleware layer (``execution.Middleware``, named here without importing it)."""
+
 _importable: bool | None = None
 """Whether ``opentelemetry`` can be imported; None until the first run asks."""
 _tracer: Tracer | None = None
@@ -92,7 +93,7 @@ class _Noop:
     def exception(self, exc: BaseException) -> None:
         return None
 
-    def middleware(self, layers: Sequence[Middleware]) -> Sequence[Middleware]:
+    def middleware(self, layers: Sequence[_Layer]) -> Sequence[_Layer]:
         return layers
 
 
@@ -315,10 +316,10 @@ class _Run:
             self.raised = exc
             self.span.record_exception(exc)
 
-    def middleware(self, layers: Sequence[Middleware]) -> Sequence[Middleware]:
+    def middleware(self, layers: Sequence[_Layer]) -> Sequence[_Layer]:
         return [self._catch, *layers]  # outermost: it sees what fails the job
 
-    async def _catch(self, job: Job[Any], call_next: Callable[[], Awaitable[Any]]) -> Any:
+    async def _catch(self, job: Any, call_next: Callable[[], Awaitable[Any]]) -> Any:
         try:
             return await call_next()
         except Exception as exc:

@@ -11,7 +11,7 @@ stops the app before the local server, so that jobs in flight can still report.
 
 The child prints one line per push it answers (:func:`reporting`): the job's name, id and
 attempt, how the run ended, how long it took, and the first line of its error. The
-banner's example job comes with a payload its handler accepts (``dev.example_job``).
+banner's example job comes with a payload its handler accepts (``payloads.example_job``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from .common import CliError, describe_error, first_line, load_app
-from .dev import example_job
+from .payloads import example_job
 
 if TYPE_CHECKING:
     from .._framework.app import EmitPush

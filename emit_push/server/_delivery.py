@@ -23,7 +23,7 @@ import httpx
 
 from ._addresses import host_problem
 from ._config import ServerConfig
-from ._egress import DestinationRefused, guarded_client
+from ._egress import DestinationRefused
 from ._engine import Engine
 from ._outbound import describe_briefly, describe_failure, sendable_headers, url_host
 
@@ -43,6 +43,8 @@ class Sender:
     def __init__(self, engine: Engine, config: ServerConfig) -> None:
         self._engine = engine
         self._config = config
+        from ._guarded import guarded_client  # httpcore with the first sender
+
         self._http = guarded_client(config.resolver)
 
     async def aclose(self) -> None:

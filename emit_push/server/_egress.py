@@ -16,8 +16,6 @@ import asyncio
 import socket
 from collections.abc import Iterable
 
-import httpx
-
 from ._addresses import Address, address_problem, parse_ip
 from ._config import Resolver
 from ._errors import bad_request
@@ -25,7 +23,6 @@ from ._outbound import REFUSED, url_host
 
 __all__ = [
     "DestinationRefused",
-    "guarded_client",
     "refuse_resolved",
     "resolve",
     "resolved_problem",
@@ -103,13 +100,3 @@ async def refuse_resolved(
     for (name, _), field, problem in zip(fields, fields.values(), problems, strict=True):
         if problem:
             raise bad_request(f"{field}: {name} resolves to {problem}; {REFUSED}")
-
-
-def guarded_client(resolver: Resolver | None) -> httpx.AsyncClient:
-    """The client pushes and callbacks are sent with: no proxies, no redirects, and
-    connections only to allowed addresses (``_guarded``, loaded with the scheduler, not
-    with the server's import: httpcore is httpx's to load when it must)."""
-    from ._guarded import GuardedBackend, GuardedTransport
-
-    transport = GuardedTransport(GuardedBackend(resolver or system_resolver))
-    return httpx.AsyncClient(transport=transport, trust_env=False, follow_redirects=False)

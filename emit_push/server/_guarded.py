@@ -15,9 +15,9 @@ import httpx
 
 from ._addresses import address_problem, parse_ip
 from ._config import Resolver
-from ._egress import DestinationRefused, first_problem, resolve
+from ._egress import DestinationRefused, first_problem, resolve, system_resolver
 
-__all__ = ["GuardedBackend", "GuardedTransport"]
+__all__ = ["GuardedBackend", "GuardedTransport", "guarded_client"]
 
 
 class GuardedBackend(httpcore.AsyncNetworkBackend):
@@ -88,3 +88,11 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
             keepalive_expiry=5.0,
             network_backend=backend,
         )
+
+
+def guarded_client(resolver: Resolver | None) -> httpx.AsyncClient:
+    """The client pushes and callbacks are sent with: no proxies, no redirects, and
+    connections only to allowed addresses. (This module is loaded with the scheduler's
+    first sender, not with the server's import: httpcore is httpx's to load.)"""
+    transport = GuardedTransport(GuardedBackend(resolver or system_resolver))
+    return httpx.AsyncClient(transport=transport, trust_env=False, follow_redirects=False)

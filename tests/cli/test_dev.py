@@ -231,7 +231,7 @@ def test_the_banner_job_comes_with_a_payload_its_model_accepts() -> None:
     from pydantic import BaseModel
 
     from emit_push import EmitPush
-    from emit_push.cli.dev import example_job
+    from emit_push.cli.payloads import example_job
 
     class Needs(BaseModel):
         url: str
@@ -259,7 +259,7 @@ def test_example_payloads_take_examples_then_defaults_then_a_value_of_the_type()
 
     from pydantic import BaseModel, ConfigDict, Field, HttpUrl, TypeAdapter
 
-    from emit_push.cli.dev import example_payload
+    from emit_push.cli.payloads import example_payload
 
     class Size(BaseModel):
         pixels: int = Field(ge=16, le=4096, multiple_of=16)
@@ -342,7 +342,7 @@ EXAMPLES = {
 
 def test_every_example_handler_gets_a_payload_it_accepts(monkeypatch: pytest.MonkeyPatch) -> None:
     from emit_push.cli.common import load_app
-    from emit_push.cli.dev import example_payload
+    from emit_push.cli.payloads import example_payload
 
     monkeypatch.setenv("EMIT_SPACE_ID", "01JTESTSPACE00000000000000")
     monkeypatch.setenv("EMIT_API_KEY", "emit_test_worker_key")
