@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["Call", "Confirm", "Effect", "encode_json", "jsonable", "without_surrogates"]
 
 T = TypeVar("T", covariant=True)
+R = TypeVar("R")
 
 Effect = Literal["ack", "alive", "completed", "failed", "killed"]
 """What a worker call does to its job when it succeeds (``alive``: re-arms the service's
@@ -130,17 +131,9 @@ def encode_json(value: Any) -> bytes:
     value that fails to encode is searched for it.
     """
     try:
-        return pydantic_core.to_json(value)
-    except (pydantic_core.PydanticSerializationError, UnicodeEncodeError) as exc:
-        error: Exception = exc
-    if _surrogates_in(error):
-        try:
-            return pydantic_core.to_json(without_surrogates(value))
-        except (pydantic_core.PydanticSerializationError, ValueError) as exc:
-            error = exc  # something else is wrong with it too: say that
-        except RecursionError:
-            pass  # a cycle
-    raise InvalidInputError(f"cannot send as JSON: {error}") from error
+        return _written_out(pydantic_core.to_json, value)
+    except ValueError as error:  # PydanticSerializationError and UnicodeEncodeError are
+        raise InvalidInputError(f"cannot send as JSON: {error}") from error
 
 
 def jsonable(value: Any) -> Any:
@@ -150,19 +143,30 @@ def jsonable(value: Any) -> Any:
     Raises ``PydanticSerializationError`` for a value JSON cannot hold.
     """
     try:
-        return pydantic_core.to_jsonable_python(value)
+        return _written_out(pydantic_core.to_jsonable_python, value)
+    except pydantic_core.PydanticSerializationError:
+        raise
+    except ValueError as error:
+        raise pydantic_core.PydanticSerializationError(
+            f"cannot encode as UTF-8: {error}"
+        ) from error
+
+
+def _written_out(convert: Callable[[Any], R], value: Any) -> R:
+    """``convert(value)``; failing on a lone surrogate, ``convert`` of a copy with them
+    written out (the fast path walks nothing). Raises the error that says what is wrong."""
+    try:
+        return convert(value)
     except (pydantic_core.PydanticSerializationError, UnicodeEncodeError) as exc:
         error: Exception = exc
     if _surrogates_in(error):
         try:
-            return pydantic_core.to_jsonable_python(without_surrogates(value))
+            return convert(without_surrogates(value))
         except (pydantic_core.PydanticSerializationError, ValueError) as exc:
             error = exc  # something else is wrong with it too: say that
         except RecursionError:
             pass  # a cycle
-    if isinstance(error, pydantic_core.PydanticSerializationError):
-        raise error
-    raise pydantic_core.PydanticSerializationError(f"cannot encode as UTF-8: {error}") from error
+    raise error
 
 
 def without_surrogates(value: Any) -> Any:

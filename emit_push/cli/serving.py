@@ -225,6 +225,26 @@ class _ReadDeadline:
         transport.close()
 
 
+class _Timed:
+    """What both timed protocols share: a deadline armed as the connection is made, and
+    reading that counts as paused while the app has not taken what arrived."""
+
+    timeouts: tuple[float, float]
+    deadline: _ReadDeadline
+    cycle: Any
+    flow: Any
+
+    @property
+    def reading_paused(self) -> bool:
+        cycle = self.cycle  # a client sent `Expect: 100-continue`: it waits for us
+        return bool(self.flow.read_paused or (cycle is not None and cycle.waiting_for_100_continue))
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        self.deadline = _ReadDeadline(self, *self.timeouts)  # type: ignore[arg-type]
+        super().connection_made(transport)  # type: ignore[misc]
+        self.deadline.headers()
+
+
 @functools.cache
 def http_protocol(header_timeout: float, body_timeout: float) -> type[asyncio.Protocol]:
     """uvicorn's HTTP protocol with read timeouts: httptools' when installed (as uvicorn
@@ -238,18 +258,10 @@ def http_protocol(header_timeout: float, body_timeout: float) -> type[asyncio.Pr
 def _httptools_protocol(header_timeout: float, body_timeout: float) -> type[asyncio.Protocol]:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-    class TimedHttpToolsProtocol(HttpToolsProtocol):
+    class TimedHttpToolsProtocol(_Timed, HttpToolsProtocol):  # type: ignore[misc]
         """httptools tells where a request is: its first byte, last header, body, end."""
 
-        @property
-        def reading_paused(self) -> bool:
-            cycle = self.cycle  # a client sent `Expect: 100-continue`: it waits for us
-            return self.flow.read_paused or (cycle is not None and cycle.waiting_for_100_continue)
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            self.deadline = _ReadDeadline(self, header_timeout, body_timeout)
-            super().connection_made(transport)
-            self.deadline.headers()
+        timeouts = (header_timeout, body_timeout)
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
@@ -283,18 +295,10 @@ def _h11_protocol(header_timeout: float, body_timeout: float) -> type[asyncio.Pr
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
-    class TimedH11Protocol(H11Protocol):
+    class TimedH11Protocol(_Timed, H11Protocol):  # type: ignore[misc]
         """h11 has no callbacks: where the request is follows from the peer's state."""
 
-        @property
-        def reading_paused(self) -> bool:
-            cycle = self.cycle  # a client sent `Expect: 100-continue`: it waits for us
-            return self.flow.read_paused or (cycle is not None and cycle.waiting_for_100_continue)
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            self.deadline = _ReadDeadline(self, header_timeout, body_timeout)
-            super().connection_made(transport)
-            self.deadline.headers()
+        timeouts = (header_timeout, body_timeout)
 
         def data_received(self, data: bytes) -> None:
             super().data_received(data)
