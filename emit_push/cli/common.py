@@ -34,7 +34,6 @@ __all__ = [
     "first_line",
     "load_app",
     "not_found",
-    "push_failure",
     "require_extra",
     "stream_error",
     "unreachable",
@@ -210,35 +209,6 @@ def stream_error(exc: RealtimeError, base_url: str | None, job_id: str | None) -
     if exc.close_code is None and exc.status is None:  # no socket opened: nothing listens
         return unreachable(base_url, exc.message.partition("could not connect: ")[2])
     return f"the stream failed: {exc.message}"
-
-
-def push_failure(data: dict[str, Any]) -> str:
-    """What a ``push_failed`` event's data says: ``push to URL failed: HTTP 307; <hint>``.
-
-    The hint is the server's (``hint``); a server that gives none gets ours for the
-    failures that have a usual cause (a redirect, a refused secret).
-    """
-    url = data.get("url")
-    status = data.get("statusCode")
-    what = first_line(data.get("error")) or (f"HTTP {status}" if status is not None else "")
-    text = "push" + (f" to {url}" if isinstance(url, str) else "") + " failed"
-    text += f": {what}" if what else ""
-    hint = first_line(data.get("hint"))
-    if not hint and isinstance(status, int):
-        hint = _PUSH_HINTS.get(status, "")
-    if hint:
-        text += f"; {hint}"
-    if data.get("willRetry"):
-        text += " (it will be sent again)"
-    return text
-
-
-_PUSH_HINTS = {
-    307: "a redirect: an app mounted at /path takes pushes at /path/ (mind the trailing slash)",
-    308: "a redirect: an app mounted at /path takes pushes at /path/ (mind the trailing slash)",
-    401: "the app refused its push secret: check the header in the space's push settings",
-    403: "the app refused its push secret: check the header in the space's push settings",
-}
 
 
 def first_line(text: object, limit: int = 300) -> str:

@@ -12,7 +12,7 @@ import asyncio
 import functools
 import json
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +22,15 @@ from .common import (
     add_client_flags,
     client_settings,
     explained,
-    push_failure,
 )
+from .pushes import PUSH_EVENTS, PushNotes
 from .watch import say, stream
 
 __all__ = ["add_jobs_parser", "run_jobs"]
 
 TERMINAL = {"completed", "dead", "killed"}
 PENDING_NOTICE = 3.0
-"""Seconds ``--wait`` waits on a pending job before it says why (and between two looks)."""
+"""Seconds ``--wait`` waits on a pending job with no failed push before it says so."""
 
 
 def add_jobs_parser(sub: Any) -> None:
@@ -190,9 +190,9 @@ def _create(client: Any, args: argparse.Namespace, payload: Any) -> int:
 def _follow(client: Any, job_id: str, *, quiet: bool = False, after: int | None = None) -> Any:
     """Print progress and logs as they come (realtime stream), until the job ends.
 
-    ``quiet``: nothing but the notes on a waiting job. The stream rides out a server
-    restart. A job still pending after ``PENDING_NOTICE`` seconds gets a note saying why
-    (see :func:`_waiting`).
+    ``quiet``: nothing but the notes on a waiting job: each failed push with its cause and
+    fix (``PushNotes``), or, for a job still pending after ``PENDING_NOTICE`` seconds, that
+    nothing has taken it. The stream rides out a server restart.
     """
     from .._client import AsyncEmitClient
 
@@ -205,7 +205,8 @@ def _follow(client: Any, job_id: str, *, quiet: bool = False, after: int | None 
         async with AsyncEmitClient(
             space_id=config.space_id, api_key=config.api_key, base_url=config.base_url
         ) as stream_client:
-            notes = asyncio.create_task(_waiting(stream_client, job_id, lambda: status))
+            pushes = PushNotes(lambda text: say(f"waiting: {text}"))
+            notes = asyncio.create_task(_unclaimed(lambda: status, pushes))
             opening = functools.partial(
                 stream_client.realtime.connect_job, job_id, use_api_key=True
             )
@@ -213,6 +214,11 @@ def _follow(client: Any, job_id: str, *, quiet: bool = False, after: int | None 
                 async with stream(opening, config.base_url) as events:
                     async for event in events:
                         status = event.status or status
+                        if event.type in PUSH_EVENTS:
+                            pushes.saw(event.type, event.data)
+                            continue
+                        if event.type == "init" and status == "pending":
+                            await pushes.catch_up(stream_client, job_id)
                         data = event.data
                         if event.type == "init" and isinstance(data, dict):
                             data = data.get("progress")  # where it stands (also after a restart)
@@ -231,51 +237,17 @@ def _follow(client: Any, job_id: str, *, quiet: bool = False, after: int | None 
     return client.jobs.get(job_id)
 
 
-async def _waiting(client: Any, job_id: str, status: Callable[[], str | None]) -> None:
-    """Notes on a job still pending after ``PENDING_NOTICE`` seconds, and every as many
-    seconds after: a failed push (the job's history records it; the stream does not
-    carry it) with its cause and fix, each new one once; else, once, that nothing has
-    taken the job."""
-    said: set[str] = set()
-    nobody = False
+async def _unclaimed(status: Callable[[], str | None], pushes: PushNotes) -> None:
+    """Once, for a job still pending after ``PENDING_NOTICE`` seconds with no failed push
+    to explain it: that nothing has taken the job."""
     while True:
         await asyncio.sleep(PENDING_NOTICE)
-        if status() != "pending":
-            continue
-        failed = await _push_failed(client, job_id)
-        if failed is not None:
-            key = push_failure({**failed, "willRetry": False})  # the same failure, retried
-            if key not in said:
-                said.add(key)
-                say(f"waiting: {push_failure(failed)}")
-        elif not nobody:
-            nobody = True
+        if status() == "pending" and not pushes.failing:
             say(
                 "waiting: no worker has taken the job yet (is `emit-push dev` or"
                 " `emit-push worker` running with a handler for it?)"
             )
-
-
-async def _push_failed(client: Any, job_id: str) -> dict[str, Any] | None:
-    """The data of the job's last push event when that push failed, else None."""
-    from .._exceptions import EmitError
-
-    try:
-        job = await client.jobs.get(job_id)
-    except EmitError:  # the stream says what matters; this is only a note
-        return None
-    return last_push_failure(job.events)
-
-
-def last_push_failure(events: Iterable[Any]) -> dict[str, Any] | None:
-    """The data of the last push event (``push_sent``, ``push_failed``) of a job's
-    history (``JobEvent``s) when it is ``push_failed``; else None."""
-    for event in reversed(list(events)):
-        if event.type == "push_sent":
-            return None
-        if event.type == "push_failed":
-            return event.data if isinstance(event.data, dict) else {}
-    return None
+            return
 
 
 async def _print_logs(client: Any, job_id: str, after: int | None) -> int | None:

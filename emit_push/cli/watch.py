@@ -1,8 +1,8 @@
 """``emit-push watch JOB_ID`` and ``emit-push watch --space``: live views of the streams.
 
-A job: its status, a progress bar with one bar per sub-progress stage, and its log lines
-as they arrive, until it ends (exit 0 when it completed, 1 otherwise). A space: the jobs
-per status and the latest events, until Ctrl-C.
+A job: its status, a progress bar with one bar per sub-progress stage, its log lines as
+they arrive and each failed push (``pushes``), until it ends (exit 0 when it completed, 1
+otherwise). A space: the jobs per status and the latest events, until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from .common import (
     client_settings,
     explained,
     first_line,
-    push_failure,
     stream_error,
 )
+from .pushes import PUSH_EVENTS, PushNotes, push_failure
 
 if TYPE_CHECKING:
     from .._realtime.connection import AsyncRealtimeConnection
@@ -177,10 +177,17 @@ class _JobView:
 
 async def _job(client: Any, console: Any, job_id: str, base_url: str | None) -> int:
     from rich.live import Live
+    from rich.markup import escape
 
     view = _JobView(job_id)
     printed: int | None = None
     live: Live | None = None  # shown from the first event: nothing to show before
+
+    def note(text: str) -> None:  # above the view, like a log line
+        if live is not None:
+            live.console.print(f"[yellow]{escape(text)}[/]", soft_wrap=True)
+
+    pushes = PushNotes(note)
     opening = functools.partial(client.realtime.connect_job, job_id, use_api_key=True)
     try:
         async with stream(opening, base_url) as events:
@@ -188,13 +195,17 @@ async def _job(client: Any, console: Any, job_id: str, base_url: str | None) -> 
                 if live is None:
                     live = Live(view.render(), console=console, refresh_per_second=10)
                     live.start()
-                if event.type == "init" and isinstance(event.data, dict):
+                if event.type in PUSH_EVENTS:
+                    pushes.saw(event.type, event.data)
+                elif event.type == "init" and isinstance(event.data, dict):
                     view.name = str(event.data.get("name", ""))
                     progress = event.data.get("progress")
                     if isinstance(progress, dict):
                         _progress(view, progress)
                     view.result = event.data.get("result")
                     printed = await _print_logs(client, live, job_id, printed)
+                    if event.status == "pending":  # a push that failed before we came
+                        await pushes.catch_up(client, job_id)
                 elif event.type == "progress" and isinstance(event.data, dict):
                     _progress(view, event.data)
                 elif event.type == "logs":
@@ -264,8 +275,11 @@ def space_line(event: RealtimeEvent) -> str:
         percent = data.get("percent")
         shown = f"{percent:g}%" if isinstance(percent, int | float) else "?%"
         return f"{head} progress {shown} {first_line(data.get('message'))}".rstrip()
-    if kind == "push_failed":  # a server that streams its push records: why, and the fix
+    if kind == "push_failed":  # why, and the fix
         return f"{head} {push_failure(data)}"
+    if kind == "push_sent":
+        status = data.get("statusCode")
+        return f"{head} pushed" + (f" (HTTP {status})" if isinstance(status, int) else "")
     if kind == "pending" and isinstance(data.get("reason"), str):
         return f"{head} pending ({data['reason']})"
     return f"{head} {kind}"

@@ -6,7 +6,8 @@ refused before any connection, recorded as such, and never retried.
 - **Push** (contract §6, and DECIDED here): a ``job.pending`` push that is not answered
   2xx (no answer, a timeout, 5xx, 401, a redirect...) is sent again while the job is
   still pending at the same attempt, after each of ``push_retry_delays``; a job that
-  has moved on ends the retries silently. Recorded as ``push_sent`` / ``push_failed``.
+  has moved on ends the retries silently. Recorded as ``push_sent`` / ``push_failed``,
+  in the job's history and on its full streams (DECIDED; ``_realtime``).
 - **Callback** (§7): only 200 counts; retried after each of ``callback_retry_delays``.
   Its events tell only a fixed phrase for a failed connection (``describe_briefly``).
 

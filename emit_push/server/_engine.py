@@ -389,8 +389,11 @@ class Engine:
         with self._tx() as events:
             self.outbox.settle(outbox_id, retry_at)
             row = self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            if row is not None and kind is not None:  # history only: §8 does not list them
-                self._event(events, dict(row), kind, data, now, stream=False)
+            if row is not None and kind is not None:
+                # A push's outcome is streamed too (DECIDED: a watcher sees a failed push as
+                # it happens); a callback's comes after the job ended: history only.
+                streamed = kind.startswith("push_")
+                self._event(events, dict(row), kind, data, now, stream=streamed)
 
     def set_push(self, space_id: str, settings: PushSettings) -> None:
         """Store a space's push settings; pushes follow them from now on."""

@@ -11,6 +11,10 @@ numbered it). ``missed`` is true when the client names another instance, or give
 alone cannot tell this instance from one before a restart, so it is trusted only when it
 cannot hide anything (``since=0`` while this instance has published nothing). No cursor at
 all is a fresh start: not missed.
+
+Beyond §8's types, the full views (a ``jobs:read`` job stream, the space stream) carry the
+outcome of each push attempt, ``push_sent`` / ``push_failed`` with the history event's data
+(DECIDED): a push that fails is seen as it fails. Progress-only views do not get them.
 """
 
 from __future__ import annotations

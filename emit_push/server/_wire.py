@@ -46,8 +46,9 @@ def ts(ms: int | None) -> str | None:
 @dataclass(frozen=True, slots=True)
 class Event:
     """One thing that happened to a job: stored in its history (``history``) and sent to
-    the streams (``stream``). Streams carry only the types of contract §8; the outcomes of
-    pushes and callbacks (§6, §7) are history only."""
+    the streams (``stream``). Streams carry the types of contract §8, plus (DECIDED, local
+    server) ``push_sent`` / ``push_failed`` on full views; callbacks' outcomes (§7) are
+    history only."""
 
     type: str
     job_id: str

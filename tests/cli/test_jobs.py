@@ -109,8 +109,7 @@ def test_wait_says_that_the_push_failed_and_why(
 
 def test_a_failed_push_from_recorded_events() -> None:
     from emit_push._wire.models import JobEvent
-    from emit_push.cli.common import push_failure
-    from emit_push.cli.jobs import last_push_failure
+    from emit_push.cli.pushes import last_push_failure, push_failure
 
     def history(*events: dict[str, Any]) -> list[JobEvent]:
         created = {"type": "created", "data": None}
@@ -131,6 +130,28 @@ def test_a_failed_push_from_recorded_events() -> None:
         "push failed: HTTP 401; the app refused its push secret: check the header in the"
         " space's push settings (it will be sent again)"
     )
+
+
+def test_each_failed_push_is_said_once_until_one_goes_through() -> None:
+    from emit_push.cli.pushes import PushNotes
+
+    said: list[str] = []
+    notes = PushNotes(said.append)
+    refused = {"statusCode": 401, "hint": "the secret", "willRetry": True}
+    notes.saw("push_failed", refused)
+    notes.saw("push_failed", {**refused, "retryAttempt": 1, "willRetry": False})  # retried
+    assert said == ["push failed: HTTP 401; the secret (it will be sent again)"]
+    assert notes.failing
+    notes.saw("push_failed", {"statusCode": 307, "hint": "the slash"})  # another cause
+    notes.saw("push_sent", {"statusCode": 200})
+    assert not notes.failing
+    notes.saw("push_failed", refused)  # failing again after one went through
+    notes.saw("push_failed", None)  # a record without data still says something
+    assert said[1:] == [
+        "push failed: HTTP 307; the slash",
+        "push failed: HTTP 401; the secret (it will be sent again)",
+        "push failed",
+    ]
 
 
 def test_json_prints_one_document_per_command(

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.cli.helpers import SERVER_HINT, run
 from tests.cli.processes import Process
-from tests.conftest import WORKER_KEY, LiveServer
+from tests.conftest import ADMIN_KEY, SPACE, WORKER_KEY, LiveServer, make_config
+from tests.receiver import Receiver
+from tests.waiting import wait_for
 
 
 @pytest.mark.slow
@@ -90,6 +94,62 @@ def test_watch_space_says_which_job_failed_when_and_why(
     assert code == 0, output
 
 
+@pytest.mark.slow
+def test_watch_shows_each_failed_push_as_it_fails(tmp_path: Path, processes: list[Process]) -> None:
+    """A push the app refuses is told by `watch JOB` (also one that failed before it
+    began: read from the job's history) and `watch --space`, with its cause and fix."""
+    # No automatic re-push: each attempt below is started by hand, so the order is known.
+    server = LiveServer(make_config(db_path=str(tmp_path / "emit.sqlite3"), push_retry_delays=()))
+    receiver = Receiver([401, 307])  # then 200
+    admin = httpx.Client(base_url=server.base_url, headers={"x-api-key": ADMIN_KEY})
+    env = {**os.environ, "EMIT_BASE_URL": server.base_url, "EMIT_SPACE_ID": SPACE,
+           "EMIT_API_KEY": ADMIN_KEY, "COLUMNS": "400"}  # fmt: skip
+    url = f"{receiver.url}/emit"
+    try:
+        admin.put(f"/spaces/{SPACE}/push", json={"url": url}).raise_for_status()
+        space = Process("watch", "--space", env=env)
+        processes.append(space)
+        space.wait_for("watching space")
+        job_id = run("jobs", "create", "greet", "-q", env=env).stdout.strip()
+        wait_for(
+            lambda: any(e["type"] == "push_failed" for e in admin.get(f"/jobs/{job_id}").json()["events"]),
+            message="the first push recorded as failed",
+        )  # fmt: skip
+        watch = Process("watch", job_id, env=env)
+        processes.append(watch)
+        secret = (
+            "the app refused the push secret: the space's push headers must carry the app's"
+            " EMIT_PUSH_SECRET (Authorization: Bearer <secret>, or its header)"
+        )
+        said = watch.wait_for(f"push to {url} failed: HTTP 401; {secret}")  # from the history
+        repush = {"jobIds": [job_id]}
+        admin.post(f"/spaces/{SPACE}/repush", json=repush).raise_for_status()
+        said = watch.wait_for(f"push to {url} failed: HTTP 307; a redirect")  # streamed
+        admin.post(f"/spaces/{SPACE}/repush", json=repush).raise_for_status()
+        space.wait_for(f"greet {job_id} pushed (HTTP 200)")
+        assert run("jobs", "kill", job_id, env=env).returncode == 0
+        code, said = watch.finish()
+        assert code == 1, said
+        assert said.splitlines()[-1] == 'killed: {"reason": null}', said
+        assert said.count("failed: HTTP 401") == said.count("failed: HTTP 307") == 1, said
+        code, seen = space.stop(signal.SIGINT)
+        assert code == 0, seen
+        lines = [line.split(" ", 1)[1] for line in seen.splitlines() if job_id in line]
+        assert lines == [
+            f"greet {job_id} created",
+            f"greet {job_id} push to {url} failed: HTTP 401; {secret}",
+            f"greet {job_id} push to {url} failed: HTTP 307; a redirect: an app mounted at /path"
+            " takes pushes at /path/ (mind the trailing slash); set the push URL to where the"
+            " app answers",
+            f"greet {job_id} pushed (HTTP 200)",
+            f"greet {job_id} killed",
+        ], seen
+    finally:
+        admin.close()
+        receiver.stop()
+        server.stop()
+
+
 def test_space_lines_from_recorded_events() -> None:
     from datetime import UTC, datetime
 
@@ -116,6 +176,7 @@ def test_space_lines_from_recorded_events() -> None:
             "push to http://127.0.0.1:8788/emit failed: HTTP 307; a redirect: an app mounted at"
             " /path takes pushes at /path/ (mind the trailing slash) (it will be sent again)",
         ),
+        ({"type": "push_sent", "data": {"statusCode": 204}}, "pushed (HTTP 204)"),
     ]  # fmt: skip
     for message, said in cases:
         event = parse_event(json.dumps({**job, **message}))

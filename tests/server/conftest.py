@@ -59,8 +59,8 @@ class Delivery:
 class Deliveries:
     """The outcomes of pushes and callbacks as the engine records them, to wait for.
 
-    They go to the job's history only (no stream carries them, contract §8), so a test
-    that must wait for one watches the engine's record call instead of a stream.
+    A callback's goes to the job's history only (no stream carries it), so a test that
+    must wait for an outcome watches the engine's record call instead of a stream.
     """
 
     def __init__(self, emit: EmitServer, monkeypatch: pytest.MonkeyPatch) -> None:

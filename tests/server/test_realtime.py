@@ -372,10 +372,12 @@ async def test_since_without_stream_instance_id(live: LiveServer, http: httpx.As
 
 # -- in-process, at the ASGI level: orderings a real socket cannot pin down ---------------
 
-# Contract §8 lists the types a stream carries, exactly.
+# Contract §8 lists the types a stream carries; the local server adds (DECIDED) the
+# outcomes of pushes, so that a failed push is seen as it fails.
 STREAM_TYPES = {
     "init", "created", "scheduled", "pending", "delivered", "running", "progress",
     "checkpoint", "event", "logs", "retried", "completed", "dead", "killed", "connected",
+    "push_sent", "push_failed",
 }  # fmt: skip
 
 
@@ -434,12 +436,14 @@ def types(messages: list[dict[str, Any]]) -> list[str]:
     return [m["type"] for m in messages]
 
 
-async def test_push_and_callback_outcomes_are_history_only(
+@pytest.mark.parametrize("server_config", [make_config(push_retry_delays=())])  # re-push by hand
+async def test_push_outcomes_are_streamed_and_callbacks_are_history_only(
     emit: EmitServer, deliveries: Deliveries
 ) -> None:
-    """§8 lists the stream event types exactly; push_* and callback_* (§6, §7) are not
-    among them: they are stored in the job's history and sent on no stream."""
-    receiver = Receiver(statuses=[200, 200, 500])  # two pushes, then the callback fails once
+    """push_sent / push_failed (§6, DECIDED) go to the space stream and a full job stream
+    as they are recorded, never to a progress-only view; callback_* (§7) come after the
+    job ended: history only."""
+    receiver = Receiver(statuses=[503, 200, 200, 500])  # a push fails; the callback too
     try:
         async with client_for(emit, ADMIN_KEY) as http:
             await http.put(f"/spaces/{SPACE}/push", json={"url": receiver.url})
@@ -447,9 +451,14 @@ async def test_push_and_callback_outcomes_are_history_only(
             space_run = asyncio.create_task(space.run())
             await space.until(lambda m: types(m) == ["connected"])
             job_id = await create(http, maxRetries=1, callbackUrl=receiver.url)
+            await deliveries.wait_for(1, "push_failed")
             stream = Peer(emit, f"/realtime/{job_id}?token={ADMIN_KEY}")
-            stream_run = asyncio.create_task(stream.run())
+            progress = Peer(emit, f"/realtime/{job_id}?token={PROGRESS_TOKEN}")
+            runs = [asyncio.create_task(p.run()) for p in (stream, progress)]
             await stream.until(lambda m: types(m) == ["init"])
+            await progress.until(lambda m: types(m) == ["init"])
+            repushed = await http.post(f"/spaces/{SPACE}/repush", json={"jobIds": [job_id]})
+            assert repushed.json() == {"queued": 1}
             await deliveries.wait_for(1, "push_sent")
             await start(http, job_id)
             await call(http, job_id, "fail", {"error": "again"})  # pending again: a push
@@ -457,20 +466,38 @@ async def test_push_and_callback_outcomes_are_history_only(
             await start(http, job_id)
             await call(http, job_id, "complete", {"result": 1})
             await deliveries.wait_for(2, "callback_failed", "callback_sent")
-            await asyncio.wait_for(stream_run, 10)  # closed after `completed`
+            await asyncio.wait_for(asyncio.gather(*runs), 10)  # closed after `completed`
             marker = await create(http, name="marker")  # published after every record above
-            await space.until(lambda m: m[-1].get("jobId") == marker)
+            await space.until(lambda m: any(x.get("jobId") == marker for x in m))
             space.leave()
             await asyncio.wait_for(space_run, 10)
             history = event_types(await job(http, job_id))
     finally:
         receiver.stop()
-    lifecycle = ["delivered", "running", "retried", "delivered", "running", "completed"]
-    assert (types(stream.messages), stream.close_code) == (["init", *lifecycle], 1000)
-    assert types(space.messages) == ["connected", "created", *lifecycle, "created"]
+    lifecycle = [
+        "delivered",
+        "running",
+        "retried",
+        "push_sent",
+        "delivered",
+        "running",
+        "completed",
+    ]
+    assert (types(stream.messages), stream.close_code) == (["init", "push_sent", *lifecycle], 1000)
+    assert types(progress.messages) == ["init", "completed"]
+    ours = [m for m in space.messages if m.get("jobId") == job_id]
+    assert types(ours) == ["created", "push_failed", "push_sent", *lifecycle]
+    failed = ours[1]
+    assert (failed["status"], failed["jobName"], failed["data"]["statusCode"]) == (
+        "pending",
+        "task",
+        503,
+    )
+    assert failed["data"]["url"] == receiver.url
+    assert "hint" in failed["data"]
     assert {*types(stream.messages), *types(space.messages)} <= STREAM_TYPES
     assert [t for t in history if t.startswith(("push_", "callback_"))] == [
-        "push_sent", "push_sent", "callback_failed", "callback_sent",
+        "push_failed", "push_sent", "push_sent", "callback_failed", "callback_sent",
     ]  # fmt: skip
 
 

@@ -299,7 +299,7 @@ export function renderJob(main, jobId, ctx) {
     events.push({ type: msg.type, data: msg.data, attemptNumber: job.attemptNumber, createdAt: at });
     renderHead();
     renderTimeline();
-    refreshSoon(); // the history holds what streams do not carry (pushes, callbacks)
+    refreshSoon(); // the history holds what streams do not carry (callbacks)
   }
 
   // -- logs ------------------------------------------------------------------------

@@ -2,8 +2,7 @@
 // whole), the push settings (`GET`/`PUT /spaces/:id/push`) and the last push deliveries.
 
 import { space as spaceApi, spaceId } from "./api.js";
-import { STATUS_EVENTS } from "./stream.js";
-import { STATUSES, debounce, fmtDate, fmtTime, h, onFrame, statusBadge, toast } from "./ui.js";
+import { STATUSES, fmtDate, fmtTime, h, onFrame, statusBadge, toast } from "./ui.js";
 
 export function renderSpace(main, params, ctx) {
   let closed = false;
@@ -112,7 +111,11 @@ export function renderSpace(main, params, ctx) {
       h("td", { text: data.willRetry ? "yes" : "no" }));
   }
 
+  let loading = false; // a read in flight: an attempt streamed meanwhile means read again
+  let stale = false;
   async function loadDeliveries() {
+    if (loading) { stale = true; return; }
+    loading = true;
     try {
       const { deliveries } = await spaceApi.deliveries(20);
       if (closed) return;
@@ -121,10 +124,21 @@ export function renderSpace(main, params, ctx) {
     } catch (err) {
       deliveriesEmpty.hidden = false;
       deliveriesEmpty.textContent = `Could not read the deliveries: ${err.message}`;
+    } finally {
+      loading = false;
+      if (stale && !closed) { stale = false; loadDeliveries(); }
     }
   }
-  // Push outcomes are history, not stream events: read them again once activity settles.
-  const deliveriesSoon = debounce(loadDeliveries, 1000);
+  // Each push attempt comes on the space stream as it is recorded (push_sent, push_failed):
+  // the newest goes on top, the table keeps its 20 rows.
+  function addDelivery(msg) {
+    if (loading) { stale = true; return; }
+    deliveriesBody.prepend(delivery({
+      jobId: msg.jobId, jobName: msg.jobName, type: msg.type, createdAt: msg.timestamp, data: msg.data,
+    }));
+    while (deliveriesBody.children.length > 20) deliveriesBody.lastElementChild.remove();
+    deliveriesEmpty.hidden = true;
+  }
 
   main.replaceChildren(
     h("h1", { text: "Space" }),
@@ -169,11 +183,11 @@ export function renderSpace(main, params, ctx) {
 
   const unsubscribe = ctx.stream.subscribe((msg) => {
     renderCountsSoon();
-    if (STATUS_EVENTS.has(msg.type)) deliveriesSoon();
+    if (msg.type === "push_sent" || msg.type === "push_failed") addDelivery(msg);
+    else if (msg.type === "connected" && msg.missed) loadDeliveries(); // events went by unseen
   });
   return () => {
     closed = true;
     unsubscribe();
-    deliveriesSoon.cancel();
   };
 }
