@@ -27,20 +27,29 @@ AUTH = {"authorization": f"Bearer {SECRET}"}
 RUNTIMES = ("uvicorn", "lambda", "gcf")
 
 
-def app_env(live: LiveServer) -> dict[str, str]:
-    return {
+def app_env(live: LiveServer, spans: Path | None = None) -> dict[str, str]:
+    env = {
         "EMIT_SPACE_ID": SPACE,
         "EMIT_API_KEY": WORKER_KEY,
         "EMIT_BASE_URL": live.base_url,
         "EMIT_PUSH_SECRET": SECRET,
         "PYTHONPATH": str(REPO),
     }
+    return env if spans is None else {**env, "SCENARIO_SPANS": str(spans)}
 
 
 class Runtime:
     """Delivers a push the way its platform would, and returns (status, JSON body)."""
 
     name: str
+    spans_file: Path
+    """Where the app's spans go, a JSON line each (``scenario_app.trace_to``)."""
+
+    def spans(self) -> list[dict[str, Any]]:
+        """The spans the app has finished so far."""
+        if not self.spans_file.exists():
+            return []
+        return [json.loads(line) for line in self.spans_file.read_text().splitlines()]
 
     def push(
         self,
@@ -54,6 +63,11 @@ class Runtime:
 
     def close(self) -> None:
         raise NotImplementedError
+
+    def output(self) -> str | None:
+        """What the app's process wrote to stdout and stderr so far; None in this process
+        (whose logging pytest configures)."""
+        return None
 
 
 def _raw(body: Mapping[str, Any] | bytes) -> bytes:
@@ -77,26 +91,34 @@ class _OverHttp(Runtime):
 class Uvicorn(_OverHttp):
     name = "uvicorn"
 
-    def __init__(self, live: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
-        for key, value in app_env(live).items():
+    def __init__(self, live: LiveServer, spans: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.spans_file = spans
+        for key, value in app_env(live, spans).items():
             monkeypatch.setenv(key, value)
+        from emit_push._framework import tracing
         from tests.runtimes import scenario_app
 
+        # This process's global provider may be set once only: emit-push's own, meanwhile.
+        tracing.use_provider(scenario_app.trace_to(str(spans)))
         self._serve = ServeThread(scenario_app.asgi)
         self._http = httpx.Client(base_url=self._serve.url, trust_env=False, timeout=60)
 
     def close(self) -> None:
+        from emit_push._framework import tracing
+
         self._http.close()
         self._serve.stop()
+        tracing.use_provider(None)
 
 
 class Lambda(Runtime):
     name = "lambda"
 
-    def __init__(self, live: LiveServer) -> None:
+    def __init__(self, live: LiveServer, spans: Path) -> None:
+        self.spans_file = spans
         self.runtime = LambdaRuntime()
         self.function = self.runtime.start_function(
-            "tests.runtimes.scenario_lambda.handler", task_root=REPO, env=app_env(live)
+            "tests.runtimes.scenario_lambda.handler", task_root=REPO, env=app_env(live, spans)
         )
 
     def push(
@@ -117,18 +139,25 @@ class Lambda(Runtime):
     def close(self) -> None:
         self.runtime.close()
 
+    def output(self) -> str:
+        return self.function.output()
+
 
 class CloudFunctions(_OverHttp):
     name = "gcf"
 
-    def __init__(self, live: LiveServer) -> None:
+    def __init__(self, live: LiveServer, spans: Path) -> None:
+        self.spans_file = spans
         source = REPO / "tests" / "runtimes" / "scenario_gcf.py"
-        self._ff = FunctionsFramework(source, "gcf", env=app_env(live))
+        self._ff = FunctionsFramework(source, "gcf", env=app_env(live, spans))
         self._http = httpx.Client(base_url=self._ff.url, trust_env=False, timeout=60)
 
     def close(self) -> None:
         self._http.close()
         self._ff.close()
+
+    def output(self) -> str:
+        return self._ff.output()
 
 
 @pytest.fixture(scope="module")
@@ -139,14 +168,17 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 
 @pytest.fixture(scope="module", params=RUNTIMES)
-def runtime(request: pytest.FixtureRequest, live: LiveServer) -> Iterator[Runtime]:
+def runtime(
+    request: pytest.FixtureRequest, live: LiveServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Runtime]:
+    spans = tmp_path_factory.mktemp(f"spans-{request.param}") / "spans.jsonl"
     with pytest.MonkeyPatch.context() as monkeypatch:
         made: Runtime
         if request.param == "uvicorn":
-            made = Uvicorn(live, monkeypatch)
+            made = Uvicorn(live, spans, monkeypatch)
         elif request.param == "lambda":
-            made = Lambda(live)
+            made = Lambda(live, spans)
         else:
-            made = CloudFunctions(live)
+            made = CloudFunctions(live, spans)
         yield made
         made.close()

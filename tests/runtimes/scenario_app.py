@@ -8,6 +8,9 @@ from the environment the test gives.
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
+import os
 import time
 from typing import Any
 
@@ -37,6 +40,21 @@ def ok_sync(job: SyncJob) -> dict[str, Any]:
     job.checkpoint({"at": 50})
     job.event({"kind": "note"})
     return {"payload": job.payload, "kind": "sync"}
+
+
+# -- stdlib: a library's logging records, inside a run ----------------------------------
+
+library = logging.getLogger("scenario.library")
+
+
+@app.on_job("stdlib-async")
+async def stdlib_async(job: Job) -> None:
+    library.warning("from the task of %s", job.id)
+
+
+@app.on_job("stdlib-sync")
+def stdlib_sync(job: SyncJob) -> None:
+    library.warning("from the thread of %s", job.id)
 
 
 # -- flaky: the first attempt raises ---------------------------------------------------
@@ -97,3 +115,52 @@ def slow_sync(job: SyncJob) -> None:
 
 
 asgi = app.asgi()
+
+
+# -- tracing: spans written to a file, for the tests to read ------------------------------
+
+
+def trace_to(path: str) -> Any:
+    """A tracer provider writing each finished span to ``path``, a JSON line each (name,
+    kind, ids, parent, attributes, status, event names, linked trace ids). The processes of awslambdaric
+    and functions-framework set it as the global provider, as a user would."""
+    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+    from opentelemetry.sdk.trace.export import (
+        SimpleSpanProcessor,
+        SpanExporter,
+        SpanExportResult,
+    )
+
+    class ToFile(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            with open(path, "a", encoding="utf-8") as file:
+                for span in spans:
+                    file.write(json.dumps(_span(span)) + "\n")
+            return SpanExportResult.SUCCESS
+
+    def _span(span: ReadableSpan) -> dict[str, Any]:
+        context = span.get_span_context()
+        assert context is not None
+        return {
+            "name": span.name,
+            "kind": span.kind.name,
+            "trace_id": context.trace_id,
+            "span_id": context.span_id,
+            "parent_id": span.parent.span_id if span.parent else None,
+            "attributes": dict(span.attributes or {}),
+            "status": span.status.status_code.name,
+            "events": [event.name for event in span.events],
+            "links": [link.context.trace_id for link in span.links],
+        }
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(ToFile()))
+    return provider
+
+
+def trace_from_environment() -> None:
+    """In the process of a runtime: spans to the file ``SCENARIO_SPANS`` names, if any."""
+    if path := os.environ.get("SCENARIO_SPANS"):
+        from opentelemetry import trace
+
+        trace.set_tracer_provider(trace_to(path))

@@ -14,8 +14,8 @@ from tests.runtimes.conftest import AUTH, Lambda
 
 
 @pytest.fixture(scope="module")
-def function(live: LiveServer) -> Iterator[Lambda]:
-    runtime = Lambda(live)
+def function(live: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lambda]:
+    runtime = Lambda(live, tmp_path_factory.mktemp("lambda-spans") / "spans.jsonl")
     yield runtime
     runtime.close()
 

@@ -18,7 +18,9 @@ from websockets.sync.client import connect
 
 from tests.conftest import ADMIN_KEY, SPACE, LiveServer
 from tests.harnesses.events import SHAPES
-from tests.runtimes.conftest import RUNTIMES, Runtime
+from tests.runtimes.conftest import AUTH, RUNTIMES, Runtime
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
 @pytest.fixture(params=["async", "sync"])
@@ -141,6 +143,62 @@ def test_an_exception_fails_the_job_and_the_retry_push_succeeds(
     # The job's own logs tell why the first attempt failed: its traceback, as an error line.
     assert traceback.startswith("Traceback (most recent call last)")
     assert traceback.endswith("RuntimeError: first attempt fails")
+    # And the process's own log (stderr: CloudWatch, Cloud Logging), with nothing configured.
+    output = runtime.output()
+    if output is not None:
+        told = f"job flaky-{kind} {job_id} (attempt 0) raised RuntimeError: first attempt fails"
+        assert told in output, output
+        assert "Traceback (most recent call last)" in output.partition(told)[2], output
+
+
+def test_stdlib_records_land_in_their_own_jobs_logs(runtime: Runtime, admin: httpx.Client) -> None:
+    """A library's ``logging`` record inside an ``async def`` (its task) and a ``def`` (its
+    thread) run, pushed at once: each lands in its own job's logs, and in no other."""
+    jobs = {kind: create(admin, f"stdlib-{kind}") for kind in ("async", "sync")}
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(
+            pool.map(lambda kind: runtime.push(pushed(jobs[kind], f"stdlib-{kind}")), jobs)
+        )
+    assert [(status, body["status"]) for status, body in answers] == [(200, "completed")] * 2
+    for kind, job_id in jobs.items():
+        page = admin.get(f"/jobs/{job_id}/logs", params={"limit": 1000}).json()
+        lines = [(e["level"], e["source"], e["message"]) for e in page["logs"]]
+        where = "task" if kind == "async" else "thread"
+        assert lines == [("warn", "scenario.library", f"from the {where} of {job_id}")]
+
+
+def test_a_run_is_a_consumer_span_with_its_calls_as_client_children(
+    runtime: Runtime, admin: httpx.Client
+) -> None:
+    """OpenTelemetry in the runtime's own process (the global provider, where it is not
+    this test's process): the failed run and its calls, with their attributes."""
+    job_id = create(admin, "flaky-async", maxRetries=0)
+    runtime.push(pushed(job_id, "flaky-async"), {**AUTH, "traceparent": TRACEPARENT})
+    spans = [s for s in runtime.spans() if job_id in json.dumps(s["attributes"])]
+    [run] = [s for s in spans if s["name"] == "process flaky-async"]
+    assert (run["kind"], run["status"], run["events"]) == ("CONSUMER", "ERROR", ["exception"])
+    assert run["attributes"] == {
+        "messaging.system": "emit.run",
+        "messaging.operation.type": "process",
+        "messaging.operation.name": "process",
+        "messaging.message.id": job_id,
+        "messaging.destination.name": "flaky-async",
+        "emit.job.attempt": 0,
+        "emit.job.outcome": "failed",
+        "error.type": "RuntimeError",
+    }
+    pushed_from = int(TRACEPARENT.split("-")[1], 16)  # the push's trace: linked, not a parent
+    assert (run["links"], run["parent_id"]) == ([pushed_from], None)
+    assert run["trace_id"] != pushed_from
+    calls = [s for s in spans if s["parent_id"] == run["span_id"]]
+    assert {s["trace_id"] for s in calls} == {run["trace_id"]}
+    assert [(s["name"], s["kind"]) for s in calls] == [
+        ("POST /jobs/{id}/claim", "CLIENT"),
+        ("POST /jobs/{id}/ack", "CLIENT"),
+        ("POST /jobs/{id}/logs", "CLIENT"),
+        ("POST /jobs/{id}/fail", "CLIENT"),
+    ]
+    assert calls[-1]["attributes"]["url.full"] == f"{admin.base_url}jobs/{job_id}/fail"
 
 
 def test_a_kill_mid_run_stops_the_function(
