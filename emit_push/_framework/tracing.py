@@ -28,23 +28,18 @@ import importlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
-from .._exceptions import APIError, JobKilledError
+from .._exceptions import JobKilledError
+from . import spans
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
-    from opentelemetry.trace import Link, Span, Tracer, TracerProvider
+    from opentelemetry.trace import Span, Tracer, TracerProvider
 
     from .._wire.calls import Call
     from .._wire.models import JobDescriptor
-
-    class Client(Protocol):
-        """What is read of the API client: where its calls go."""
-
-        @property
-        def base_url(self) -> str: ...
+    from .spans import Client
 
 
 __all__ = [
@@ -220,8 +215,9 @@ def claim_refused(
     if not _on(runner):
         return
     carrier = _incoming.get()
-    span = _client_span(call, client, links=_links(carrier) if carrier else None, start=started)
-    _failed_call(span, error)
+    links = spans.links(carrier) if carrier else None
+    span = spans.client_span(_get_tracer(), call, client, links=links, start=started)
+    spans.failed_call(span, error)
     span.end()
 
 
@@ -269,12 +265,14 @@ class _Run:
                 "messaging.destination.name": job.name,
                 "emit.job.attempt": job.attempt_number,
             },
-            links=_links(claim.carrier) if claim is not None and claim.carrier else None,
+            links=spans.links(claim.carrier) if claim is not None and claim.carrier else None,
             start_time=claim.started if claim is not None else None,
         )
         self.context = trace.set_span_in_context(self.span)
         if claim is not None:
-            span = _client_span(claim.call, claim.client, self.context, start=claim.started)
+            span = spans.client_span(
+                _get_tracer(), claim.call, claim.client, self.context, start=claim.started
+            )
             span.end(end_time=claim.ended)
         self._tokens = (context.attach(self.context), _current.set(self))
         return self
@@ -290,7 +288,7 @@ class _Run:
         if exc is not None and not self.settled:  # the run itself raised, or was cancelled
             if isinstance(exc, Exception):
                 span.record_exception(exc)
-                span.set_attribute("error.type", _type_name(exc))
+                span.set_attribute("error.type", spans.type_name(exc))
                 span.set_status(StatusCode.ERROR, str(exc))
             else:
                 span.set_status(StatusCode.ERROR, "the run was cancelled")
@@ -307,7 +305,9 @@ class _Run:
             span.set_attribute("emit.job.reason", reason)
         if status == "failed":
             raised = self.raised
-            span.set_attribute("error.type", "_OTHER" if raised is None else _type_name(raised))
+            span.set_attribute(
+                "error.type", "_OTHER" if raised is None else spans.type_name(raised)
+            )
             span.set_status(StatusCode.ERROR, error)
 
     def exception(self, exc: BaseException) -> None:
@@ -352,7 +352,7 @@ class _CallSpan:
     def __enter__(self) -> None:
         from opentelemetry import context, trace
 
-        self._span = _client_span(self._call, self._client, self._run.context)
+        self._span = spans.client_span(_get_tracer(), self._call, self._client, self._run.context)
         self._token = context.attach(trace.set_span_in_context(self._span))
 
     def __exit__(self, kind: object, exc: BaseException | None, traceback: object) -> None:
@@ -360,78 +360,5 @@ class _CallSpan:
 
         context.detach(self._token)
         if isinstance(exc, Exception):
-            _failed_call(self._span, exc)
+            spans.failed_call(self._span, exc)
         self._span.end()
-
-
-def _client_span(
-    call: Call[Any],
-    client: Client,
-    parent: Context | None = None,
-    links: Sequence[Link] | None = None,
-    start: int | None = None,
-) -> Span:
-    """The CLIENT span of ``call``, named as HTTP client spans are: ``POST /jobs/{id}/ack``."""
-    from opentelemetry.trace import SpanKind
-
-    name = f"{call.method} {_template(call.path)}"
-    attributes = _call_attributes(call, client)
-    return _get_tracer().start_span(
-        name, parent, SpanKind.CLIENT, attributes, links=links, start_time=start
-    )
-
-
-def _template(path: str) -> str:
-    """``/jobs/{id}/ack`` for ``/jobs/job_123/ack``: the route, not the job."""
-    parts = path.split("/")
-    if len(parts) > 2 and parts[1] in ("jobs", "spaces"):
-        parts[2] = "{id}" if parts[1] == "jobs" else "{space_id}"
-    return "/".join(parts)
-
-
-_servers: dict[str, tuple[str, int | None]] = {}
-
-
-def _call_attributes(call: Call[Any], client: Client) -> dict[str, Any]:
-    base_url = client.base_url
-    server = _servers.get(base_url)
-    if server is None:
-        parts = urlsplit(base_url)
-        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-        server = _servers[base_url] = (parts.hostname or "", port)
-    attributes: dict[str, Any] = {
-        "http.request.method": call.method,
-        "url.template": _template(call.path),
-        "url.full": base_url + call.path,  # no query: none of a run's calls has one
-        "server.address": server[0],
-    }
-    if server[1] is not None:
-        attributes["server.port"] = server[1]
-    return attributes
-
-
-def _failed_call(span: Span, error: BaseException) -> None:
-    from opentelemetry.trace import StatusCode
-
-    status = error.status if isinstance(error, APIError) else None
-    if status is not None:
-        span.set_attribute("http.response.status_code", status)
-    span.set_attribute("error.type", str(status) if status is not None else _type_name(error))
-    span.record_exception(error)
-    span.set_status(StatusCode.ERROR, str(error))
-
-
-def _type_name(exc: BaseException) -> str:
-    kind = type(exc)
-    module = "" if kind.__module__ == "builtins" else f"{kind.__module__}."
-    return module + kind.__qualname__
-
-
-def _links(carrier: Mapping[str, str]) -> list[Link] | None:
-    """A link to the span a push's ``traceparent`` names, when it is a valid one."""
-    from opentelemetry import trace
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-
-    remote = trace.get_current_span(TraceContextTextMapPropagator().extract(carrier))
-    context = remote.get_span_context()
-    return [trace.Link(context)] if context.is_valid else None

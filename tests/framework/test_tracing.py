@@ -24,6 +24,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from emit_push import AsyncEmitClient, ConfigurationError, EmitPush, Job, PushResult, SyncJob
+from emit_push._framework import spans as span_parts
 from emit_push._framework import tracing
 from emit_push._wire.endpoints import claim
 from emit_push.adapters.aws_lambda import lambda_handler
@@ -465,8 +466,8 @@ def test_nothing_is_traced_and_nothing_allocated_without_a_run() -> None:
     call: Call[Any] = Call("POST", "/jobs/j/ack", lambda response: None)
     assert tracing.call_span(call, object()) is tracing.NOOP  # type: ignore[arg-type]
     assert tracing.incoming({"content-type": "application/json"}) is tracing.NOOP
-    assert tracing._template("/jobs/j_1/logs") == "/jobs/{id}/logs"
-    assert tracing._template("/jobs/j_1") == "/jobs/{id}"
+    assert span_parts.template("/jobs/j_1/logs") == "/jobs/{id}/logs"
+    assert span_parts.template("/jobs/j_1") == "/jobs/{id}"
 
 
 # -- imports ----------------------------------------------------------------------------
