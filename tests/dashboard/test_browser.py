@@ -68,6 +68,37 @@ def test_jobs_created_through_the_api_appear_live(page: Page, dash: Dash) -> Non
     expect(chips.locator("[data-status='pending'] .n")).to_have_text("0")
 
 
+# Frames on hold: what the stream says between two frames is only drawn at the next one.
+HOLD_FRAMES = """
+window.__hold = false;
+window.__frames = [];
+const nativeFrame = window.requestAnimationFrame.bind(window);
+window.requestAnimationFrame = (cb) => window.__hold ? window.__frames.push(cb) : nativeFrame(cb);
+window.__seen = [];
+const NativeSocket = window.WebSocket;
+window.WebSocket = class extends NativeSocket {
+  constructor(...args) {
+    super(...args);
+    this.addEventListener("message", (e) => window.__seen.push(JSON.parse(e.data).type));
+  }
+};
+"""
+
+
+def test_a_job_that_ends_before_its_row_is_drawn_shows_how_it_ended(page: Page, dash: Dash) -> None:
+    page.add_init_script(HOLD_FRAMES)
+    page.goto(dash.url)
+    expect(page.locator("#live")).to_have_text("live")
+    page.evaluate("window.__hold = true")
+    job_id = dash.create({"name": "quick"})["id"]
+    for action in ("claim", "ack"):
+        dash.call(job_id, action)
+    dash.call(job_id, "complete", {"result": 1})
+    page.wait_for_function("window.__seen.includes('completed')")
+    page.evaluate("window.__hold = false; window.__frames.splice(0).forEach((cb) => cb())")
+    expect(row(page, job_id).locator(".status")).to_contain_text("completed")
+
+
 def test_filters_search_and_pages(page: Page, dash: Dash) -> None:
     refs = dash.create([{"name": "a" if i % 3 else "b"} for i in range(30)])
     page.goto(f"{dash.url}#/?limit=25")
@@ -271,6 +302,21 @@ def test_push_settings_round_trip(page: Page, dash: Dash, receiver: Receiver) ->
         "headers": {},
         "jobNames": None,
     }
+
+
+def test_a_failed_push_is_marked_on_its_row(page: Page, dash: Dash, receiver: Receiver) -> None:
+    assert dash.api.put(f"/spaces/{SPACE}/push", json={"url": receiver.url}).status_code == 200
+    page.goto(dash.url)
+    expect(page.locator("#live")).to_have_text("live")
+    job_id = dash.create({"name": "resize"})["id"]
+    mark = row(page, job_id).locator(".push-failed")
+    expect(mark).to_be_visible()
+    expect(mark).to_have_attribute("title", re.compile(r"^HTTP 500"))
+    dash.api.post(f"/spaces/{SPACE}/repush", json={"jobIds": [job_id]}).raise_for_status()
+    expect(mark).to_have_attribute("title", re.compile(r"^HTTP 503"))
+    dash.api.post(f"/spaces/{SPACE}/repush", json={"jobIds": [job_id]}).raise_for_status()
+    expect(mark).to_be_hidden()  # the last push went through
+    expect(row(page, job_id).locator(".status")).to_contain_text("pending")
 
 
 def test_keys_are_masked_and_counts_shown(page: Page, dash: Dash) -> None:

@@ -175,6 +175,7 @@ export function renderJobs(main, params, ctx) {
     const pct = h("span", { class: "pct" });
     const cells = {
       status: statusBadge(job.status),
+      push: h("span", { class: "push-failed", hidden: true, text: "⚠ push failed" }),
       attempt: h("td", { class: "num" }),
       bar, pct,
       progress: h("div", { class: "prog-cell" }, bar, pct),
@@ -186,7 +187,7 @@ export function renderJobs(main, params, ctx) {
       { "data-id": job.id },
       h("td", { class: "name", text: job.name }),
       h("td", { class: "id" }, link),
-      h("td", { class: "st" }, cells.status),
+      h("td", { class: "st" }, cells.status, cells.push),
       cells.attempt,
       h("td", { class: "prog" }, cells.progress),
       cells.age,
@@ -205,6 +206,10 @@ export function renderJobs(main, params, ctx) {
     const { job, cells, tr } = entry;
     setStatus(cells.status, job.status);
     tr.dataset.status = job.status;
+    // A pending job whose last push (seen on the stream) failed: why, in the title.
+    const failure = job.status === "pending" ? job.pushFailure : null;
+    cells.push.hidden = !failure;
+    cells.push.title = failure ? pushFailureText(failure) : "";
     cells.attempt.textContent = String((job.attemptNumber || 0) + 1);
     cells.attempt.title = job.maxRetries === undefined ? "" : `attempt ${(job.attemptNumber || 0) + 1} of ${job.maxRetries + 1}`;
     const p = job.progress;
@@ -278,9 +283,13 @@ export function renderJobs(main, params, ctx) {
   }
 
   function apply(entry, msg) {
-    const job = entry.job;
+    if (update(entry.job, msg)) dirty.add(entry);
+  }
+
+  /** The job as the event leaves it; false for an event older than the job as read. */
+  function update(job, msg) {
     // An event older than the row (read after it happened) would turn the row back.
-    if (job.updatedAt && parseTs(msg.timestamp) < parseTs(job.updatedAt)) return;
+    if (job.updatedAt && parseTs(msg.timestamp) < parseTs(job.updatedAt)) return false;
     job.updatedAt = msg.timestamp;
     job.status = msg.status;
     const at = msg.timestamp;
@@ -291,9 +300,12 @@ export function renderJobs(main, params, ctx) {
       case "retried": job.attemptNumber = msg.data.attemptNumber; job.startedAt = null; break;
       case "pending": job.startedAt = null; break;
       case "completed": case "dead": case "killed": job.completedAt = at; break;
+      case "push_failed": job.pushFailure = msg.data || {}; break;
+      case "push_sent": job.pushFailure = null; break;
       default: break;
     }
-    dirty.add(entry);
+    if (job.status !== "pending") job.pushFailure = null;
+    return true;
   }
 
   const reload = debounce(() => load(), 250);
@@ -312,10 +324,14 @@ export function renderJobs(main, params, ctx) {
   function handle(msg) {
     const entry = rows.get(msg.jobId);
     const moved = STATUS_EVENTS.has(msg.type) && msg.type !== "created";
+    const drawing = entry ? null : inserts.find((job) => job.id === msg.jobId);
     if (entry) {
       apply(entry, msg);
       if (filter.status && moved && msg.status !== filter.status) reload();
       flush();
+    } else if (drawing) { // created since the last frame: the row is drawn as it is by then
+      update(drawing, msg);
+      if (filter.status && moved && msg.status !== filter.status) reload();
     } else if (msg.type === "created" && matches(msg)) {
       if (!filter.before) {
         inserts.push({
@@ -412,4 +428,13 @@ export function renderJobs(main, params, ctx) {
     clearInterval(ticker);
     reload.cancel();
   };
+}
+
+/** What a failed push's record says: "HTTP 401: <error>. Hint: <hint>". */
+function pushFailureText(data) {
+  const status = data.statusCode === null || data.statusCode === undefined ? "no answer" : `HTTP ${data.statusCode}`;
+  const parts = [data.error && data.error !== status ? `${status}: ${data.error}` : status];
+  if (data.hint) parts.push(`Hint: ${data.hint}`);
+  if (data.willRetry) parts.push("It will be sent again.");
+  return parts.join(". ");
 }
