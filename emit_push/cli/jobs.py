@@ -12,7 +12,7 @@ import asyncio
 import functools
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,6 @@ from .watch import say, stream
 __all__ = ["add_jobs_parser", "run_jobs"]
 
 TERMINAL = {"completed", "dead", "killed"}
-PENDING_NOTICE = 3.0
-"""Seconds ``--wait`` waits on a pending job with no failed push before it says so."""
 
 
 def add_jobs_parser(sub: Any) -> None:
@@ -206,7 +204,7 @@ def _follow(client: Any, job_id: str, *, quiet: bool = False, after: int | None 
             space_id=config.space_id, api_key=config.api_key, base_url=config.base_url
         ) as stream_client:
             pushes = PushNotes(lambda text: say(f"waiting: {text}"))
-            notes = asyncio.create_task(_unclaimed(lambda: status, pushes))
+            notes = asyncio.create_task(pushes.unclaimed(lambda: status))
             opening = functools.partial(
                 stream_client.realtime.connect_job, job_id, use_api_key=True
             )
@@ -235,19 +233,6 @@ def _follow(client: Any, job_id: str, *, quiet: bool = False, after: int | None 
 
     asyncio.run(follow())
     return client.jobs.get(job_id)
-
-
-async def _unclaimed(status: Callable[[], str | None], pushes: PushNotes) -> None:
-    """Once, for a job still pending after ``PENDING_NOTICE`` seconds with no failed push
-    to explain it: that nothing has taken the job."""
-    while True:
-        await asyncio.sleep(PENDING_NOTICE)
-        if status() == "pending" and not pushes.failing:
-            say(
-                "waiting: no worker has taken the job yet (is `emit-push dev` or"
-                " `emit-push worker` running with a handler for it?)"
-            )
-            return
 
 
 async def _print_logs(client: Any, job_id: str, after: int | None) -> int | None:

@@ -9,14 +9,17 @@ happened before it opened, so a job found waiting has its history read once as w
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from .common import first_line
 
-__all__ = ["PUSH_EVENTS", "PushNotes", "last_push_failure", "push_failure"]
+__all__ = ["PENDING_NOTICE", "PUSH_EVENTS", "PushNotes", "last_push_failure", "push_failure"]
 
 PUSH_EVENTS = frozenset({"push_sent", "push_failed"})
+PENDING_NOTICE = 3.0
+"""Seconds a job may wait, with no failed push to explain it, before it is said to wait."""
 
 _REDIRECT = "a redirect: an app mounted at /path takes pushes at /path/ (mind the trailing slash)"
 _SECRET = "the app refused its push secret: check the header in the space's push settings"
@@ -56,8 +59,9 @@ def last_push_failure(events: Iterable[Any]) -> dict[str, Any] | None:
 
 
 class PushNotes:
-    """Says each failure of a job's pushes once (``say``): a push retried with the same
-    result is not said again; one that went through clears the slate."""
+    """Says why a job waits (``say``): each failure of its pushes once (a push retried with
+    the same result is not said again; one that went through clears the slate), or, with
+    no failed push to explain it, that nothing has taken it (:meth:`unclaimed`)."""
 
     def __init__(self, say: Callable[[str], None]) -> None:
         self._say = say
@@ -89,3 +93,15 @@ class PushNotes:
         failed = last_push_failure(job.events)
         if failed is not None:
             self.saw("push_failed", failed)
+
+    async def unclaimed(self, status: Callable[[], str | None]) -> None:
+        """Once, for a job still pending (``status()``) after ``PENDING_NOTICE`` seconds
+        and not for a failed push: that nothing has taken it. Run it as a task."""
+        while True:
+            await asyncio.sleep(PENDING_NOTICE)
+            if status() == "pending" and not self.failing:
+                self._say(
+                    "no worker has taken the job yet (is `emit-push dev` or `emit-push worker`"
+                    " running with a handler for it?)"
+                )
+                return

@@ -1,8 +1,9 @@
 """``emit-push watch JOB_ID`` and ``emit-push watch --space``: live views of the streams.
 
 A job: its status, a progress bar with one bar per sub-progress stage, its log lines as
-they arrive and each failed push (``pushes``), until it ends (exit 0 when it completed, 1
-otherwise). A space: the jobs per status and the latest events, until Ctrl-C.
+they arrive, and why it waits (each failed push, or that nothing has taken it:
+``pushes``), until it ends (exit 0 when it completed, 1 otherwise). A space: the jobs per
+status and the latest events, until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -188,6 +189,7 @@ async def _job(client: Any, console: Any, job_id: str, base_url: str | None) -> 
             live.console.print(f"[yellow]{escape(text)}[/]", soft_wrap=True)
 
     pushes = PushNotes(note)
+    waiting = asyncio.create_task(pushes.unclaimed(lambda: view.status))
     opening = functools.partial(client.realtime.connect_job, job_id, use_api_key=True)
     try:
         async with stream(opening, base_url) as events:
@@ -215,6 +217,8 @@ async def _job(client: Any, console: Any, job_id: str, base_url: str | None) -> 
                 view.status = event.status or view.status
                 live.update(view.render())
     finally:
+        waiting.cancel()
+        await asyncio.gather(waiting, return_exceptions=True)
         if live is not None:
             live.stop()
             if not console.is_terminal:  # piped, the view is drawn once, unended

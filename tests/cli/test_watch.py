@@ -54,6 +54,21 @@ def test_watch_space_prints_events_until_ctrl_c(
     assert "Traceback" not in output
 
 
+@pytest.mark.slow
+def test_watch_says_once_that_nothing_took_the_job(
+    env: dict[str, str], processes: list[Process]
+) -> None:
+    job_id = run("jobs", "create", "nobody-takes-this", "-q", env=env).stdout.strip()
+    watch = Process("watch", job_id, env=env)
+    processes.append(watch)
+    watch.wait_for("no worker has taken the job yet (is `emit-push dev` or `emit-push worker`")
+    assert run("jobs", "kill", job_id, env=env).returncode == 0
+    code, output = watch.finish()
+    assert code == 1, output
+    assert output.count("no worker has taken the job yet") == 1, output
+    assert output.splitlines()[-1] == 'killed: {"reason": null}'
+
+
 FAILING = """
 from emit_push import EmitPush, Job
 
