@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .._wire.endpoints import Call
     from .._wire.models import JobDescriptor
 
-__all__ = ["Job", "RunSender", "RunState", "SyncJob", "current_job"]
+__all__ = ["Job", "RunSender", "RunState", "SyncJob", "current_job", "flush_until"]
 
 P = DefaultTypeVar("P", default=Any)
 T = TypeVar("T")
@@ -122,6 +122,29 @@ class RunSender:
             return await self._client.send(call, until=until)
 
 
+async def flush_until(
+    flush: Callable[[], Awaitable[bool]],
+    until: float,
+    over: Callable[[], bool],
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+) -> bool:
+    """Try ``flush`` until it has sent everything (True), with a backoff from 0.1 s to 5 s,
+    while not ``over()`` and until ``until`` (a ``clock()`` time): a wait that would pass
+    it is cut short, so that the last try is made at ``until``, not a backoff before."""
+    delay = 0.1
+    while not over():
+        if await flush():
+            return True
+        left = until - clock()
+        if left <= 0:
+            break
+        await sleep(min(delay, left))
+        delay = min(delay * 2, 5.0)
+    return False
+
+
 class Job(AsyncClaimedJob[P]):
     """The job an ``async def`` handler receives; ``Job[Model]`` types its payload.
 
@@ -162,13 +185,9 @@ class Job(AsyncClaimedJob[P]):
 
         shipper = self._core.shipper
         assert isinstance(shipper, TaskShipper)
-        state, delay = self._state, 0.1
+        state = self._state
         until = retry_until(time.monotonic(), state.deadline, self.timeout_seconds)
-        while not state.over and not await shipper.flush():
-            if time.monotonic() + delay >= until:
-                break
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+        await flush_until(shipper.flush, until, lambda: state.over)
         await super().aclose()
 
     async def _run(self, call: Call[T]) -> T:

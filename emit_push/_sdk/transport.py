@@ -22,6 +22,7 @@ import anyio
 import httpx
 
 from .._exceptions import (
+    APIError,
     ConfigurationError,
     ConflictError,
     EmitError,
@@ -58,7 +59,8 @@ def call_flow(
 
     With ``until`` (a ``clock()`` value) the retries are bounded by that time rather than
     by the policy's ``max_retries``: a running job's calls are sent until the run's
-    deadline, so that a service that is down for a while costs a delay, not the job.
+    deadline, so that a service that is down for a while costs a delay, not the job. A
+    backoff that would pass ``until`` is cut short: the last attempt is made at ``until``.
     """
     url = config.base_url + call.path
     extensions = {} if config.timeout is None else {"timeout": config.timeout.as_dict()}
@@ -81,7 +83,7 @@ def call_flow(
             error = error_from_transport(outcome, call.method, url)
         delay = config.retry.delay(call.retry, error, attempt, persist=until is not None)
         if delay is not None and until is not None and attempt >= config.retry.max_retries:
-            delay = delay if clock() + delay < until else None
+            delay = _within(delay, until - clock(), error)
         conflict = isinstance(error, ConflictError)
         # An earlier attempt may have landed: a retry met 409 (its echo?), or an answer
         # was lost and the call would go again. The job tells: one that shows the effect
@@ -117,6 +119,17 @@ def call_flow(
         attempt += 1
         log.info("retry %d of %s %s in %.2fs: %s", attempt, call.method, call.path, delay, error)
         yield float(delay)
+
+
+def _within(delay: float, left: float, error: EmitError) -> float | None:
+    """The wait before the next attempt when the retries end at a time ``left`` seconds
+    away: a backoff that would pass it is cut short, so that the last attempt is made
+    then rather than a backoff early (up to ``max_delay`` of the time unused); a
+    ``Retry-After`` that does not fit ends the retries (the service asked for that wait)."""
+    if delay < left:
+        return delay
+    told = isinstance(error, APIError) and error.retry_after is not None
+    return None if told or left <= 0 else left
 
 
 def _parse(call: Call[T], response: httpx.Response, url: str) -> T:

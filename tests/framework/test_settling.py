@@ -223,3 +223,29 @@ async def test_a_claim_whose_answer_was_lost_is_decided_by_the_job(
     assert "already claimed" in (result.reason or "")
     assert ran == []
     assert (await job(admin, job_id))["status"] == "delivered"  # the lost claim's
+
+
+async def test_the_last_log_flush_is_tried_at_the_deadline_not_a_backoff_before() -> None:
+    """The logs' final flush retries through failures until ``until``: a backoff that
+    would pass it is cut short, so the last try is made then (the lines still go out)."""
+    from emit_push._framework.job import flush_until
+
+    now = 0.0
+    tries: list[float] = []
+
+    async def flush() -> bool:
+        tries.append(round(now, 3))
+        return len(tries) == 4  # three failures, then through
+
+    async def sleep(seconds: float) -> None:
+        nonlocal now
+        now += seconds
+
+    assert await flush_until(flush, 0.5, lambda: False, clock=lambda: now, sleep=sleep)
+    assert tries == [0.0, 0.1, 0.3, 0.5]  # was given up at 0.3 (0.3 + 0.4 > 0.5)
+    tries.clear()
+    now = 0.0
+    assert not await flush_until(flush, 0.25, lambda: False, clock=lambda: now, sleep=sleep)
+    assert tries == [0.0, 0.1, 0.25]  # nothing after the deadline
+    assert not await flush_until(flush, 9, lambda: True, clock=lambda: now, sleep=sleep)
+    assert tries == [0.0, 0.1, 0.25]  # the run is over: nothing is sent

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -168,6 +169,52 @@ def test_a_fail_is_confirmed_by_its_event() -> None:
     assert landed("E: x", 2)
     assert not landed("other", 2)  # another failure
     assert not landed("E: x", 0)  # another attempt
+
+
+def _drive_until(
+    call: Any, until: float, answers: list[httpx.Response], policy: RetryPolicy
+) -> tuple[Any, list[float]]:
+    """Run a flow with ``until`` on a fake clock that the flow's sleeps advance; returns
+    its result (or the error it raised) and the times of its requests."""
+    now = 0.0
+    config = replace(CONFIG, retry=policy)
+    flow = call_flow(call, config, until=until, clock=lambda: now)
+    sent: list[float] = []
+    outcome = None
+    while True:
+        try:
+            action = flow.send(outcome)
+        except StopIteration as stop:
+            return stop.value, sent
+        except ServerError as error:
+            return error, sent
+        if isinstance(action, float):
+            now += action
+            outcome = None
+        else:
+            sent.append(now)
+            outcome = answers.pop(0)
+
+
+def test_retries_until_a_time_go_on_until_that_time() -> None:
+    """A run's calls are retried until its deadline (``until``): a backoff that would pass
+    it is cut short, so the last attempt is made at ``until``, not a backoff before it."""
+    policy = RetryPolicy(max_retries=0, initial_delay=1.0, max_delay=1.0, random=lambda: 1.0)
+    ok = _response(200, {"id": "j1", "status": "running"})
+    answers = [_response(503), _response(503), _response(503), ok]
+    result, sent = _drive_until(ep.keepalive("j1"), 2.5, answers, policy)
+    assert not isinstance(result, ServerError)
+    assert sent == [0.0, 1.0, 2.0, 2.5]  # was [0.0, 1.0, 2.0]: given up at 2.0 of 2.5
+    error, sent = _drive_until(ep.keepalive("j1"), 2.5, [_response(503)] * 4, policy)
+    assert isinstance(error, ServerError)
+    assert sent == [0.0, 1.0, 2.0, 2.5]  # nothing after ``until``
+    # A Retry-After that does not fit ends the retries: the service asked for that wait.
+    told = httpx.Response(503, json={}, headers={"retry-after": "1"})
+    error, sent = _drive_until(
+        ep.keepalive("j1"), 2.5, [_response(503), _response(503), told], policy
+    )
+    assert isinstance(error, ServerError)
+    assert sent == [0.0, 1.0, 2.0]
 
 
 def test_the_flow_raises_the_last_error_when_retries_run_out() -> None:
