@@ -169,8 +169,11 @@ def run_deadline(limit: float | None, armed_at: float, idle: float | None) -> fl
 
 def retry_until(now: float, deadline: float | None, timeout_seconds: float) -> float:
     """How long a run's calls are retried through transient failures: until the run's
-    deadline, or without one for the job's timeout (by then the service has given the
-    delivery up, and the job's next attempt is another run's)."""
+    deadline, or without one for the job's timeout from the call's first try. That bounds
+    the wait of a function blocked on a call: with nothing getting through, the service
+    gives the delivery up by then; while keepalives still land it would hold the run
+    longer, but a call failing that long fails the run (the job is retried) rather than
+    hang it."""
     return deadline if deadline is not None else now + timeout_seconds
 
 
