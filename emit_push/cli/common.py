@@ -29,6 +29,7 @@ __all__ = [
     "app_folder",
     "base_url_hint",
     "client_settings",
+    "continued",
     "describe_error",
     "explained",
     "first_line",
@@ -209,6 +210,12 @@ def stream_error(exc: RealtimeError, base_url: str | None, job_id: str | None) -
     if exc.close_code is None and exc.status is None:  # no socket opened: nothing listens
         return unreachable(base_url, exc.message.partition("could not connect: ")[2])
     return f"the stream failed: {exc.message}"
+
+
+def continued(text: str, indent: int) -> str:
+    """``text`` with its second and later lines indented: a log entry's traceback stays
+    under its entry instead of blending into the lines around it."""
+    return text.replace("\n", "\n" + " " * indent)
 
 
 def first_line(text: object, limit: int = 300) -> str:

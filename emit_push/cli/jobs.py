@@ -21,10 +21,11 @@ from .common import (
     UsageError,
     add_client_flags,
     client_settings,
+    continued,
     explained,
 )
 from .pushes import PUSH_EVENTS, PushNotes
-from .watch import say, stream
+from .watch import attempt_failed, say, stream
 
 __all__ = ["add_jobs_parser", "run_jobs"]
 
@@ -225,6 +226,8 @@ def _follow(client: Any, job_id: str, *, quiet: bool = False, after: int | None 
                             print(f"  {data.get('percent')}% {data.get('message', '')}", flush=True)
                         if event.type in {"init", "logs"} and not quiet:
                             printed = await _print_logs(stream_client, job_id, printed)
+                        if event.type == "retried" and not quiet:  # an attempt failed
+                            print(f"  {attempt_failed(event)}", flush=True)
                         if event.type in TERMINAL:
                             break
             finally:
@@ -240,7 +243,8 @@ async def _print_logs(client: Any, job_id: str, after: int | None) -> int | None
     while True:
         page = await client.jobs.logs(job_id, after=after, limit=1000)
         for entry in page.logs:
-            print(f"  [{entry.level}] {entry.message}", flush=True)
+            head = f"  [{entry.level}] "
+            print(head + continued(entry.message, len(head)), flush=True)
             after = entry.seq
         if page.next_cursor is None:
             return after
@@ -285,7 +289,8 @@ def _logs(client: Any, args: argparse.Namespace) -> int:
     for entry in _log_lines(client, args):
         when = entry.ts.isoformat(timespec="milliseconds") if entry.ts else ""
         source = f" {entry.source}" if entry.source else ""
-        print(f"{when} {entry.level:<5}{source} {entry.message}")
+        head = f"{when} {entry.level:<5}{source} "
+        print(head + continued(entry.message, len(head)))
         after = entry.seq
     if args.follow and client.jobs.get(args.job_id).status not in TERMINAL:
         _follow(client, args.job_id, after=after)

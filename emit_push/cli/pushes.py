@@ -44,6 +44,8 @@ def push_failure(data: dict[str, Any]) -> str:
         text += f"; {hint}"
     if data.get("willRetry"):
         text += " (it will be sent again)"
+    elif data.get("willRetry") is False:
+        text += " (no more retries: once fixed, Re-push it from the dashboard)"
     return text
 
 
@@ -77,7 +79,8 @@ class PushNotes:
         elif kind == "push_failed":
             data = data if isinstance(data, dict) else {}
             self.failing = True
-            key = push_failure({**data, "willRetry": False})  # the same failure, retried
+            # The same failure retried is said once; its last try once more (no retries).
+            key = push_failure({**data, "willRetry": data.get("willRetry") is not False})
             if key not in self._said:
                 self._said.add(key)
                 self._say(push_failure(data))

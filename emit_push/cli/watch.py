@@ -22,6 +22,7 @@ from .common import (
     UsageError,
     add_client_flags,
     client_settings,
+    continued,
     explained,
     first_line,
     stream_error,
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from .._realtime.connection import AsyncRealtimeConnection
     from .._realtime.events import RealtimeEvent
 
-__all__ = ["add_watch_parser", "run_watch", "say", "space_line", "stream"]
+__all__ = ["add_watch_parser", "attempt_failed", "run_watch", "say", "space_line", "stream"]
 
 TERMINAL = {"completed", "dead", "killed"}
 
@@ -212,8 +213,12 @@ async def _job(client: Any, console: Any, job_id: str, base_url: str | None) -> 
                     _progress(view, event.data)
                 elif event.type == "logs":
                     printed = await _print_logs(client, live, job_id, printed)
+                elif event.type == "retried":  # an attempt failed: which, and why
+                    live.console.print(f"[red]{escape(attempt_failed(event))}[/]", soft_wrap=True)
                 elif event.type in TERMINAL:
                     view.result = event.data
+                    if event.type == "completed":
+                        view.percent = 100.0
                 view.status = event.status or view.status
                 live.update(view.render())
     finally:
@@ -236,7 +241,7 @@ async def _print_logs(client: Any, live: Any, job_id: str, after: int | None) ->
     while True:
         page = await client.jobs.logs(job_id, after=after, limit=1000)
         for entry in page.logs:
-            live.console.print(f"[dim]{entry.level:<5}[/] {escape(entry.message)}")
+            live.console.print(f"[dim]{entry.level:<5}[/] {escape(continued(entry.message, 6))}")
             after = entry.seq
         if page.next_cursor is None:
             return after
@@ -272,6 +277,8 @@ def space_line(event: RealtimeEvent) -> str:
         if kind == "dead":
             return f"{line} (no retries left: dead)"
         return f"{line} (retrying as #{attempt})" if isinstance(attempt, int) else line
+    if kind == "logs" and isinstance(data.get("count"), int):
+        return f"{head} logs +{data['count']}"
     if kind == "killed":
         reason = first_line(data.get("reason"))
         return f"{head} killed" + (f": {reason}" if reason else "")
@@ -287,6 +294,16 @@ def space_line(event: RealtimeEvent) -> str:
     if kind == "pending" and isinstance(data.get("reason"), str):
         return f"{head} pending ({data['reason']})"
     return f"{head} {kind}"
+
+
+def attempt_failed(event: RealtimeEvent) -> str:
+    """A ``retried`` event as a line: ``attempt #0 failed: Error: why (retrying as #1)``."""
+    data = event.data if isinstance(event.data, dict) else {}
+    error = first_line(data.get("error")) or "(no error given)"
+    attempt = data.get("attemptNumber")
+    if not isinstance(attempt, int):
+        return f"an attempt failed: {error} (retrying)"
+    return f"attempt #{attempt - 1} failed: {error} (retrying as #{attempt})"
 
 
 # What status a job was in before an event of this type (None: it depends).

@@ -139,8 +139,15 @@ def test_each_failed_push_is_said_once_until_one_goes_through() -> None:
     notes = PushNotes(said.append)
     refused = {"statusCode": 401, "hint": "the secret", "willRetry": True}
     notes.saw("push_failed", refused)
-    notes.saw("push_failed", {**refused, "retryAttempt": 1, "willRetry": False})  # retried
+    notes.saw("push_failed", {**refused, "retryAttempt": 1})  # retried
     assert said == ["push failed: HTTP 401; the secret (it will be sent again)"]
+    notes.saw("push_failed", {**refused, "retryAttempt": 9, "willRetry": False})  # the last
+    notes.saw("push_failed", {**refused, "retryAttempt": 9, "willRetry": False})  # a re-read
+    assert said[1:] == [
+        "push failed: HTTP 401; the secret (no more retries: once fixed, Re-push it from the"
+        " dashboard)"
+    ]
+    del said[1:]
     assert notes.failing
     notes.saw("push_failed", {"statusCode": 307, "hint": "the slash"})  # another cause
     notes.saw("push_sent", {"statusCode": 200})

@@ -107,6 +107,14 @@ def test_watch_space_says_which_job_failed_when_and_why(
     )
     code, output = watch.stop(signal.SIGINT)
     assert code == 0, output
+    # Following one job: each failed attempt is a line, its traceback kept under its entry.
+    waited = run("jobs", "create", "boom", "--max-retries", "1", "--wait", env=env)
+    assert waited.returncode == 1, waited.stderr
+    lines = waited.stdout.splitlines()
+    assert f"  attempt #0 failed: {error} (retrying as #1)" in lines, waited.stdout
+    assert lines[-1].startswith('dead: {"error": "RuntimeError: database is on fire\\nand')
+    traceback = lines.index("  [error] Traceback (most recent call last):")
+    assert lines[traceback + 1].startswith(" " * 10 + "  File "), waited.stdout
 
 
 @pytest.mark.slow
@@ -150,12 +158,13 @@ def test_watch_shows_each_failed_push_as_it_fails(tmp_path: Path, processes: lis
         code, seen = space.stop(signal.SIGINT)
         assert code == 0, seen
         lines = [line.split(" ", 1)[1] for line in seen.splitlines() if job_id in line]
+        last = "(no more retries: once fixed, Re-push it from the dashboard)"  # no retries here
         assert lines == [
             f"greet {job_id} created",
-            f"greet {job_id} push to {url} failed: HTTP 401; {secret}",
+            f"greet {job_id} push to {url} failed: HTTP 401; {secret} {last}",
             f"greet {job_id} push to {url} failed: HTTP 307; a redirect: an app mounted at /path"
             " takes pushes at /path/ (mind the trailing slash); set the push URL to where the"
-            " app answers",
+            f" app answers {last}",
             f"greet {job_id} pushed (HTTP 200)",
             f"greet {job_id} killed",
         ], seen
@@ -192,11 +201,27 @@ def test_space_lines_from_recorded_events() -> None:
             " /path takes pushes at /path/ (mind the trailing slash) (it will be sent again)",
         ),
         ({"type": "push_sent", "data": {"statusCode": 204}}, "pushed (HTTP 204)"),
+        ({"type": "logs", "data": {"fromSeq": 3, "toSeq": 5, "count": 3}}, "logs +3"),
     ]  # fmt: skip
     for message, said in cases:
         event = parse_event(json.dumps({**job, **message}))
         assert event is not None
         assert space_line(event) == f"{local} thumbnail 01JAAA {said}"
+
+
+def test_attempt_lines_from_recorded_events() -> None:
+    from emit_push._realtime.events import parse_event
+    from emit_push.cli.common import continued
+    from emit_push.cli.watch import attempt_failed
+
+    retried = {"type": "retried", "data": {"error": "KeyError: 'x'\nTraceback", "attemptNumber": 2}}
+    event = parse_event(json.dumps(retried))
+    assert event is not None
+    assert attempt_failed(event) == "attempt #1 failed: KeyError: 'x' (retrying as #2)"
+    event = parse_event(json.dumps({"type": "retried", "data": None}))
+    assert event is not None
+    assert attempt_failed(event) == "an attempt failed: (no error given) (retrying)"
+    assert continued("Traceback\n  File x\nError", 4) == "Traceback\n      File x\n    Error"
 
 
 GATED = """
