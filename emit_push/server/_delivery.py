@@ -11,7 +11,9 @@ refused before any connection, recorded as such, and never retried.
 - **Callback** (§7): only 200 counts; retried after each of ``callback_retry_delays``.
   Its events tell only a fixed phrase for a failed connection (``describe_briefly``).
 
-Events of both carry ``url``, ``statusCode``, ``retryAttempt``, ``willRetry``, ``error``.
+Events of both carry ``url``, ``statusCode``, ``retryAttempt``, ``willRetry``, ``error``;
+a failed push also its ``hint``, and the app's own ``answer`` when it gave a reason
+(the ``error`` of a JSON answer: an emit-push app's 500 ``no_api_here`` names the fix).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from ._addresses import host_problem
 from ._config import ServerConfig
 from ._egress import DestinationRefused
 from ._engine import Engine
-from ._outbound import describe_briefly, describe_failure, sendable_headers, url_host
+from ._outbound import describe_briefly, describe_failure, redact, sendable_headers, url_host
 
 __all__ = ["Outcome", "Sender"]
 
@@ -36,6 +38,7 @@ Outcome = tuple[str | None, dict[str, Any] | None, int | None]  # event kind, da
 _FIXED_HEADERS = {"Content-Type": "application/json", "User-Agent": "emit.run/1.0"}
 _REFUSED = "refused: the destination is not allowed"
 _DROP: Outcome = (None, None, None)
+_ANSWER_BYTES = 4096  # of a refused push's answer, read for its reason
 
 
 class Sender:
@@ -55,19 +58,32 @@ class Sender:
         return await (self._push(row) if row["kind"] == "push" else self._callback(row))
 
     async def _send(
-        self, url: str, headers: Mapping[str, str], body: str, timeout: float
-    ) -> tuple[int | None, Exception | None]:
-        """``(status, None)``, or ``(None, error)`` when the attempt raised anything at all."""
+        self, url: str, headers: Mapping[str, str], body: str, timeout: float, keep: int = 0
+    ) -> tuple[int | None, Exception | None, bytes]:
+        """``(status, None, answer)``, or ``(None, error, b"")`` when the attempt raised
+        anything at all. ``answer``: the first ``keep`` bytes of a non-2xx answer."""
         target = url_host(url)
         if target is not None and (problem := host_problem(target[0])):
-            return None, DestinationRefused(problem)  # stored by an older server: not sent
+            return None, DestinationRefused(problem), b""  # stored by an older server
         try:
             merged = httpx.Headers(sendable_headers(headers))
             merged.update(_FIXED_HEADERS)
-            response = await self._http.post(url, content=body, headers=merged, timeout=timeout)
+            request = self._http.build_request(
+                "POST", url, content=body, headers=merged, timeout=timeout
+            )
+            response = await self._http.send(request, stream=True)
+            try:
+                answer = b""
+                if keep and not 200 <= response.status_code < 300:
+                    async for chunk in response.aiter_bytes():
+                        answer += chunk
+                        if len(answer) >= keep:
+                            break
+            finally:
+                await response.aclose()
         except Exception as exc:  # not only httpx's: an attempt must always end recorded
-            return None, exc
-        return response.status_code, None
+            return None, exc, b""
+        return response.status_code, None, answer[:keep]
 
     def _retry_at(self, delays: Sequence[float], attempt: int) -> int | None:
         if attempt >= len(delays):
@@ -82,8 +98,8 @@ class Sender:
         if attempt and not self._still_pending(row):
             return _DROP
         headers = settings.headers or {}
-        status, exc = await self._send(
-            settings.url, headers, row["body"], self._config.push_timeout
+        status, exc, answer = await self._send(
+            settings.url, headers, row["body"], self._config.push_timeout, _ANSWER_BYTES
         )
         data: dict[str, Any] = {"url": settings.url, "statusCode": status, "retryAttempt": attempt}
         if status is not None and 200 <= status < 300:
@@ -94,7 +110,10 @@ class Sender:
             "willRetry": retry_at is not None,
             "error": _push_error(status, exc, headers.values()),
         }
-        hint = push_hint(status, exc)
+        reason = app_reason(answer, headers.values())
+        if reason is not None:
+            data["answer"] = reason
+        hint = push_hint(status, exc, reason)
         if hint is not None:
             data["hint"] = hint
         return "push_failed", data, retry_at
@@ -118,7 +137,7 @@ class Sender:
         except (ValueError, TypeError) as damaged:
             status, exc = None, damaged
         else:
-            status, exc = await self._send(
+            status, exc, _ = await self._send(
                 row["url"], headers, row["body"], self._config.callback_timeout
             )
         data: dict[str, Any] = {"url": row["url"], "retryAttempt": attempt, "statusCode": status}
@@ -130,8 +149,24 @@ class Sender:
         return "callback_failed", data, retry_at
 
 
-def push_hint(status: int | None, exc: Exception | None) -> str | None:
-    """What most likely fixes a failed push, for the people reading its event."""
+def app_reason(answer: bytes, secrets: Iterable[str]) -> str | None:
+    """Why the app refused a push, in its own words: the ``error`` of a JSON answer (as
+    emit-push's answers carry one, ``{"error", "code"}``), its first line, at most 300
+    characters, header values redacted. None for any other answer."""
+    try:
+        document = json.loads(answer)
+    except ValueError:  # not JSON, or cut short: an HTML error page says nothing usable
+        return None
+    error = document.get("error") if isinstance(document, dict) else None
+    if not isinstance(error, str) or not error.strip():
+        return None
+    line = redact(error.strip().splitlines()[0], secrets)  # first: a cut may split a secret
+    return line if len(line) <= 300 else line[:297] + "..."
+
+
+def push_hint(status: int | None, exc: Exception | None, reason: str | None = None) -> str | None:
+    """What most likely fixes a failed push, for the people reading its event; the app's
+    own reason (``app_reason``) for an answer that says nothing else (a 500)."""
     if status in (307, 308):
         return (
             "a redirect: an app mounted at /path takes pushes at /path/ (mind the trailing"
@@ -147,7 +182,7 @@ def push_hint(status: int | None, exc: Exception | None) -> str | None:
     if status in (404, 405):
         return "nothing takes pushes at this URL: check the path the app is mounted at"
     if status is not None and status >= 500:
-        return "the app failed to answer: see its log"
+        return f"the app answered: {reason}" if reason else "the app failed to answer: see its log"
     if exc is not None and not isinstance(exc, DestinationRefused):
         return "the app could not be reached: is it running, at this host and port?"
     return None

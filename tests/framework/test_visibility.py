@@ -196,3 +196,33 @@ async def test_a_base_url_without_api_v1_is_a_refused_claim_with_the_fix(
     assert "ends in /api/v1" in (result.error or "")
     [record] = [r for r in caplog.records if r.name == "emit_push.push"]
     assert "/api/v1" in record.getMessage()
+
+
+def test_the_push_record_carries_the_apps_own_reason(live_server: LiveServer) -> None:
+    """An app on uvicorn with a base URL without /api/v1 answers the push 500
+    ``no_api_here``; the local server's push_failed record gives the app's reason (and
+    its fix) instead of "see its log"."""
+    from tests.conftest import ADMIN_KEY, SPACE, WORKER_KEY, ServeThread
+    from tests.waiting import wait_for
+
+    base = live_server.base_url.removesuffix("/api/v1")
+    app = EmitPush(space_id=SPACE, api_key=WORKER_KEY, base_url=base, push_secret=None)
+    app.on_job("resize")(lambda job: None)
+    endpoint = ServeThread(app.asgi())
+    admin = httpx.Client(base_url=live_server.base_url, headers={"x-api-key": ADMIN_KEY})
+    try:
+        admin.put(f"/spaces/{SPACE}/push", json={"url": f"{endpoint.url}/"}).raise_for_status()
+        job_id = admin.post(f"/spaces/{SPACE}/jobs", json={"name": "resize"}).json()["id"]
+
+        def failed() -> dict[str, object] | None:
+            events = admin.get(f"/jobs/{job_id}").json()["events"]
+            return next((e["data"] for e in events if e["type"] == "push_failed"), None)
+
+        data = wait_for(failed, message="the push recorded as failed")
+    finally:
+        admin.close()
+        endpoint.stop()
+    assert (data["statusCode"], data["error"]) == (500, "HTTP 500")
+    answer = str(data["answer"])
+    assert "ends in /api/v1" in answer, data
+    assert data["hint"] == f"the app answered: {answer}"

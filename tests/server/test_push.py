@@ -3,14 +3,16 @@ and (DECIDED, README) sent again with backoff while the job waits, when one fail
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 
 from emit_push.server import EmitServer, ManualClock, ServerConfig
-from tests.conftest import ADMIN_KEY, SPACE, client_for, make_config
+from tests.conftest import ADMIN_KEY, SPACE, ServeThread, client_for, make_config
 from tests.receiver import Receiver
 from tests.server.conftest import Deliveries, call, create, job, start
 
@@ -330,3 +332,39 @@ async def test_an_empty_job_name_list_means_no_filter(
     job_id = await create(http, "anything")
     [push] = await receiver.wait_for(1)
     assert push.json()["jobId"] == job_id
+
+
+async def test_a_refused_push_keeps_the_apps_reason_bounded_and_redacted(
+    emit: EmitServer, http: httpx.AsyncClient, deliveries: Deliveries
+) -> None:
+    """The ``error`` of a JSON answer is kept (its first line, 300 characters at most),
+    the push headers' values redacted from it; any other answer gives no reason."""
+    secret = "Bearer s3cret-push-token"
+    answers = [
+        (500, json.dumps({"error": f"broken: {secret} " + "x" * 400 + "\nmore", "code": "c"})),
+        (502, "<html>Bad gateway</html>"),
+        (500, json.dumps({"error": "a" * 5000})[:3000]),  # cut short: no JSON
+    ]
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        status, body = answers.pop(0)
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": body.encode()})
+
+    served = ServeThread(app)
+    try:
+        await configure(http, served.url, headers={"Authorization": secret})
+        job_ids = []
+        for count in (1, 2, 3):  # one at a time: each push gets its answer
+            job_ids.append(await create(http))
+            await deliveries.wait_for(count, "push_failed")
+    finally:
+        served.stop()
+    data = [(await job(http, j))["events"][-1]["data"] for j in job_ids]
+    assert data[0]["answer"] == "broken: [redacted] " + "x" * 278 + "..."
+    assert data[0]["hint"] == f"the app answered: {data[0]['answer']}"
+    assert "answer" not in data[1]
+    assert "see its log" in data[1]["hint"]
+    assert "answer" not in data[2]
