@@ -229,7 +229,7 @@ async def test_any_exception_of_an_attempt_is_a_failed_attempt(
     async def explode(*args: Any, **kwargs: Any) -> None:
         raise ZeroDivisionError("not from httpx")
 
-    monkeypatch.setattr(emit.scheduler._sender._http, "post", explode)
+    monkeypatch.setattr(emit.scheduler._sender._http, "send", explode)
     await http.put(f"/spaces/{SPACE}/push", json={"url": "http://127.0.0.1:9/push"})
     job_id = await create(http, callbackUrl="http://127.0.0.1:9/cb")
     [pushed] = await deliveries.wait_for(1, "push_failed")
