@@ -36,6 +36,7 @@ __all__ = [
     "load_app",
     "not_found",
     "require_extra",
+    "show_job_lines",
     "stream_error",
     "unreachable",
 ]
@@ -210,6 +211,23 @@ def stream_error(exc: RealtimeError, base_url: str | None, job_id: str | None) -
     if exc.close_code is None and exc.status is None:  # no socket opened: nothing listens
         return unreachable(base_url, exc.message.partition("could not connect: ")[2])
     return f"the stream failed: {exc.message}"
+
+
+def show_job_lines() -> None:
+    """In a terminal (``dev``, ``worker``): the job's ``job.log.*`` lines (the
+    ``emit_push.job`` logger, at INFO) go to standard error, when the app configured no
+    logging of its own (no handler on the root logger): Python alone shows warnings only.
+    The command is the program here, so it may; the library itself adds no handler."""
+    import logging
+
+    from .._logs.bridge import ECHO_LOGGER
+
+    job_lines = logging.getLogger(ECHO_LOGGER)
+    if logging.getLogger().handlers or job_lines.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    job_lines.addHandler(handler)
 
 
 def continued(text: str, indent: int) -> str:

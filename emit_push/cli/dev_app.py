@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from .common import CliError, describe_error, first_line, load_app
+from .common import CliError, describe_error, first_line, load_app, show_job_lines
 from .payloads import example_job
 
 if TYPE_CHECKING:
@@ -132,6 +132,7 @@ def serve_push(target: str, port: int, link: socket.socket) -> int:
     threading.Thread(target=_stop_when_orphaned, args=(link,), daemon=True).start()
     try:
         app = load_app(target)
+        show_job_lines()
         asgi = reporting(app.asgi())
         sock = bind("127.0.0.1", port)
     except (CliError, ConfigurationError) as exc:

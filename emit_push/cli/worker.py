@@ -24,6 +24,7 @@ from .common import (
     explained,
     load_app,
     not_found,
+    show_job_lines,
 )
 
 if TYPE_CHECKING:
@@ -97,6 +98,7 @@ def run_worker(args: argparse.Namespace) -> int:
             os.environ[f"EMIT_{key.upper()}"] = value
     with explained(args.base_url):  # import errors, missing settings, a refused key: one line
         app = load_app(args.app)
+        show_job_lines()
         app.runner.prepare()
         names = _names(app, args.types)
         print(f"emit-push worker: {names} (Ctrl-C stops)", flush=True)

@@ -394,6 +394,7 @@ async def boom(job: Job) -> dict:
 
 @app.on_job("fine")
 def fine(job) -> dict:
+    job.log.info("all fine here")
     return {"fine": True}
 """
 
@@ -412,6 +413,7 @@ def test_dev_prints_one_line_per_run(tmp_path: Path, processes: list[Process]) -
     assert done.returncode == 0, done.stdout + done.stderr
     fine = re.match(r"created (\S+)", done.stdout).group(1)  # type: ignore[union-attr]
     dev.process.wait_for(f"fine {fine} #0 completed in ")
+    assert f"[fine {fine} #0] all fine here\n" in dev.process.output  # the job's own line
     lines = [line for line in dev.process.output if re.match(r"(boom|fine) ", line)]
     duration = r"in \d+\.\d\ds"
     expected = [

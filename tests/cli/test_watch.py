@@ -27,6 +27,8 @@ def test_watch_follows_a_job_to_its_end(worker: Process, env: dict[str, str]) ->
     watched = run("watch", job_id, env=env)
     assert watched.returncode == 0, watched.stderr
     assert "hello cy" in watched.stdout  # the log line
+    # The worker's terminal shows the job's lines too (INFO, with no logging configured).
+    worker.wait_for(f"[greet {job_id} #0] hello cy")
     # The result as JSON, as `jobs create --wait` prints it.
     assert watched.stdout.splitlines()[-1] == 'completed: {"greeting": "hello cy", "version": 1}'
     unknown = run("watch", "01JNOSUCHJOB", env=env)

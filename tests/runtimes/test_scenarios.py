@@ -64,6 +64,12 @@ def test_a_push_runs_the_job_and_its_logs_are_stored_before_the_answer(
     assert job["progress"]["subProgress"] == {"step": {"percent": 50}}
     assert job["checkpoint"] == {"at": 50}
     assert "event" in [e["type"] for e in job["events"]]
+    # The job's lines also reach the platform's log (emit_push.job, INFO) where the
+    # runtime's logging has a handler (Lambda's): nothing need be configured there.
+    if runtime.name == "lambda":
+        output = runtime.output()
+        for n in range(3):
+            assert f"[ok-{kind} {job_id} #0] line {n}" in output, output
 
 
 def test_duplicate_pushes_run_the_job_once(
