@@ -98,9 +98,9 @@ async def execute(
             try:
                 job.payload = handler.payload.validate_python(job.descriptor.payload)
             except ValidationError as exc:
-                return await _settle(
-                    Fail(_payload_error(exc), "invalid payload"), job, state, client
-                )
+                why = _payload_error(exc)
+                _report_payload(job, why)
+                return await _settle(Fail(why, "invalid payload"), job, state, client)
         every = keepalive_every(options["keepalive_interval"], job.timeout_seconds)
         if every is not None:
             keepalive = asyncio.create_task(_keep_alive(job, every), name=f"keepalive-{job.id}")
@@ -220,6 +220,23 @@ def _report(job: Job[Any], exc: Exception) -> None:
         job.name, job.id, job.attempt_number, error_message(exc), exc_info=exc, extra=extra,
     )  # fmt: skip
     job.log.error(bounded_traceback(exc), source=OWN_SOURCE)
+
+
+def _report_payload(job: Job[Any], why: str) -> None:
+    """A payload the handler's model refused: to the process's log and the job's own, as
+    a raising function is (the function never ran)."""
+    from .._logs.logger import OWN_SOURCE
+
+    extra = {
+        "emit_job_id": job.id,
+        "emit_job_name": job.name,
+        "emit_job_attempt": job.attempt_number,
+    }
+    run_log.warning(
+        "job %s %s (attempt %d) not run: %s", job.name, job.id, job.attempt_number, why,
+        extra=extra,
+    )  # fmt: skip
+    job.log.error(why, source=OWN_SOURCE)
 
 
 async def _stop(overran: Overran, task: asyncio.Task[Any], margin: float, state: RunState) -> None:

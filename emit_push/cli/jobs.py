@@ -68,7 +68,11 @@ def add_jobs_parser(sub: Any) -> None:
         type=int,
         dest="timeout_seconds",
         metavar="SECONDS",
-        help="seconds an attempt may run (the API's default: 300)",
+        help=(
+            "seconds of silence after which an attempt is given up (the API's default:"
+            " 300); progress, checkpoints and keepalives restart it, and emit-push sends"
+            " keepalives while the function runs"
+        ),
     )
     create.add_argument("--scheduled-for", metavar="TIME", help="ISO-8601 time to start it at")
     create.add_argument(

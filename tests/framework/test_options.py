@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -417,7 +418,7 @@ class Resize(TypedDict):
 
 
 async def test_a_typeddict_payload_is_validated(
-    make_app: MakeApp, admin: httpx.AsyncClient, kind: str
+    make_app: MakeApp, admin: httpx.AsyncClient, kind: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     app = make_app()
     seen: list[Any] = []
@@ -440,10 +441,15 @@ async def test_a_typeddict_payload_is_validated(
     assert (await job(admin, job_id))["result"] == 320
 
     bad = await create(admin, "resize", {"url": "s3://a"}, maxRetries=0)
-    result = await push(app, bad, "resize")
+    with caplog.at_level(logging.WARNING, logger="emit_push.run"):
+        result = await push(app, bad, "resize")
     message = "invalid payload (Resize): width: Field required"
     assert (result.status, result.error, result.reason) == ("failed", message, "invalid payload")
     assert len(seen) == 1  # not run
+    # Told where a user looks: the process's log and the job's own logs.
+    [record] = [r for r in caplog.records if r.name == "emit_push.run"]
+    assert record.getMessage() == f"job resize {bad} (attempt 0) not run: {message}"
+    assert await logs(admin, bad) == [message]
     document = await job(admin, bad)
     assert document["status"] == "dead"
     assert stored_error(document) == message
