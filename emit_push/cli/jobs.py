@@ -25,7 +25,7 @@ from .common import (
     explained,
 )
 from .pushes import PUSH_EVENTS, PushNotes
-from .watch import attempt_failed, say, stream
+from .watch import Attempts, say, stream
 
 __all__ = ["add_jobs_parser", "run_jobs"]
 
@@ -209,6 +209,7 @@ def _follow(client: Any, job_id: str, *, quiet: bool = False, after: int | None 
             space_id=config.space_id, api_key=config.api_key, base_url=config.base_url
         ) as stream_client:
             pushes = PushNotes(lambda text: say(f"waiting: {text}"))
+            attempts = Attempts(lambda text: print(f"  {text}", flush=True))
             notes = asyncio.create_task(pushes.unclaimed(lambda: status))
             opening = functools.partial(
                 stream_client.realtime.connect_job, job_id, use_api_key=True
@@ -222,6 +223,8 @@ def _follow(client: Any, job_id: str, *, quiet: bool = False, after: int | None 
                             continue
                         if event.type == "init" and status == "pending":
                             await pushes.catch_up(stream_client, job_id)
+                        if event.type == "init" and not quiet:  # attempts before we came
+                            await attempts.catch_up(stream_client, event.data, job_id)
                         data = event.data
                         if event.type == "init" and isinstance(data, dict):
                             data = data.get("progress")  # where it stands (also after a restart)
@@ -231,7 +234,7 @@ def _follow(client: Any, job_id: str, *, quiet: bool = False, after: int | None 
                         if event.type in {"init", "logs"} and not quiet:
                             printed = await _print_logs(stream_client, job_id, printed)
                         if event.type == "retried" and not quiet:  # an attempt failed
-                            print(f"  {attempt_failed(event)}", flush=True)
+                            attempts.saw(event)
                         if event.type in TERMINAL:
                             break
             finally:

@@ -33,7 +33,15 @@ if TYPE_CHECKING:
     from .._realtime.connection import AsyncRealtimeConnection
     from .._realtime.events import RealtimeEvent
 
-__all__ = ["add_watch_parser", "attempt_failed", "run_watch", "say", "space_line", "stream"]
+__all__ = [
+    "Attempts",
+    "add_watch_parser",
+    "attempt_failed",
+    "run_watch",
+    "say",
+    "space_line",
+    "stream",
+]
 
 TERMINAL = {"completed", "dead", "killed"}
 
@@ -185,11 +193,12 @@ async def _job(client: Any, console: Any, job_id: str, base_url: str | None) -> 
     printed: int | None = None
     live: Live | None = None  # shown from the first event: nothing to show before
 
-    def note(text: str) -> None:  # above the view, like a log line
+    def note(text: str, colour: str = "yellow") -> None:  # above the view, like a log line
         if live is not None:
-            live.console.print(f"[yellow]{escape(text)}[/]", soft_wrap=True)
+            live.console.print(f"[{colour}]{escape(text)}[/]", soft_wrap=True)
 
     pushes = PushNotes(note)
+    attempts = Attempts(lambda text: note(text, "red"))
     waiting = asyncio.create_task(pushes.unclaimed(lambda: view.status))
     opening = functools.partial(client.realtime.connect_job, job_id, use_api_key=True)
     try:
@@ -206,6 +215,7 @@ async def _job(client: Any, console: Any, job_id: str, base_url: str | None) -> 
                     if isinstance(progress, dict):
                         _progress(view, progress)
                     view.result = event.data.get("result")
+                    await attempts.catch_up(client, event.data, job_id)  # before we came
                     printed = await _print_logs(client, live, job_id, printed)
                     if event.status == "pending":  # a push that failed before we came
                         await pushes.catch_up(client, job_id)
@@ -214,7 +224,7 @@ async def _job(client: Any, console: Any, job_id: str, base_url: str | None) -> 
                 elif event.type == "logs":
                     printed = await _print_logs(client, live, job_id, printed)
                 elif event.type == "retried":  # an attempt failed: which, and why
-                    live.console.print(f"[red]{escape(attempt_failed(event))}[/]", soft_wrap=True)
+                    attempts.saw(event)
                 elif event.type in TERMINAL:
                     view.result = event.data
                     if event.type == "completed":
@@ -296,7 +306,7 @@ def space_line(event: RealtimeEvent) -> str:
     return f"{head} {kind}"
 
 
-def attempt_failed(event: RealtimeEvent) -> str:
+def attempt_failed(event: Any) -> str:
     """A ``retried`` event as a line: ``attempt #0 failed: Error: why (retrying as #1)``."""
     data = event.data if isinstance(event.data, dict) else {}
     error = first_line(data.get("error")) or "(no error given)"
@@ -304,6 +314,38 @@ def attempt_failed(event: RealtimeEvent) -> str:
     if not isinstance(attempt, int):
         return f"an attempt failed: {error} (retrying)"
     return f"attempt #{attempt - 1} failed: {error} (retrying as #{attempt})"
+
+
+class Attempts:
+    """Says each failed attempt of a job once (``say``, an :func:`attempt_failed` line):
+    from the stream as it fails, and from the job's history for those before it opened."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self._say = say
+        self._said: set[object] = set()
+
+    def saw(self, event: Any) -> None:
+        """A ``retried`` event, from a stream or the history."""
+        data = event.data if isinstance(event.data, dict) else {}
+        attempt = data.get("attemptNumber")
+        if attempt not in self._said:
+            self._said.add(attempt)
+            self._say(attempt_failed(event))
+
+    async def catch_up(self, client: Any, job: dict[str, Any] | None, job_id: str) -> None:
+        """``job``: the stream's ``init`` document. Past its first attempt, its history
+        tells how the earlier ones failed."""
+        from .._exceptions import EmitError
+
+        if not isinstance(job, dict) or not job.get("attemptNumber"):
+            return
+        try:
+            events = (await client.jobs.get(job_id)).events
+        except EmitError:  # the stream says what matters; this is only a note
+            return
+        for event in events:
+            if event.type == "retried":
+                self.saw(event)
 
 
 # What status a job was in before an event of this type (None: it depends).

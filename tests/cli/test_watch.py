@@ -109,6 +109,10 @@ def test_watch_space_says_which_job_failed_when_and_why(
     )
     code, output = watch.stop(signal.SIGINT)
     assert code == 0, output
+    # Watched once it is over: its attempts are read from its history.
+    watched = run("watch", job_id, env=env)
+    assert watched.returncode == 1, watched.stderr
+    assert f"attempt #0 failed: {error} (retrying as #1)" in watched.stdout, watched.stdout
     # Following one job: each failed attempt is a line, its traceback kept under its entry.
     waited = run("jobs", "create", "boom", "--max-retries", "1", "--wait", env=env)
     assert waited.returncode == 1, waited.stderr

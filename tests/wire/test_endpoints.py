@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -81,7 +82,10 @@ def test_arguments_that_cannot_be_sent_are_refused_before_any_request() -> None:
 
 
 def _drive(
-    flow: Any, answers: list[Any], actions: list[Any] | None = None
+    flow: Any,
+    answers: list[Any],
+    actions: list[Any] | None = None,
+    on_action: Callable[[Any], object] = lambda action: None,
 ) -> tuple[Any, list[Any]]:
     """Run a flow by hand: each request gets the next answer; sleeps are recorded."""
     actions = [] if actions is None else actions
@@ -92,6 +96,7 @@ def _drive(
         except StopIteration as stop:
             return stop.value, actions
         actions.append(action)
+        on_action(action)
         outcome = None if isinstance(action, float) else answers.pop(0)
 
 
@@ -177,23 +182,21 @@ def _drive_until(
     """Run a flow with ``until`` on a fake clock that the flow's sleeps advance; returns
     its result (or the error it raised) and the times of its requests."""
     now = 0.0
-    config = replace(CONFIG, retry=policy)
-    flow = call_flow(call, config, until=until, clock=lambda: now)
     sent: list[float] = []
-    outcome = None
-    while True:
-        try:
-            action = flow.send(outcome)
-        except StopIteration as stop:
-            return stop.value, sent
-        except ServerError as error:
-            return error, sent
+
+    def step(action: Any) -> None:
+        nonlocal now
         if isinstance(action, float):
             now += action
-            outcome = None
         else:
             sent.append(now)
-            outcome = answers.pop(0)
+
+    flow = call_flow(call, replace(CONFIG, retry=policy), until=until, clock=lambda: now)
+    try:
+        result, _ = _drive(flow, answers, on_action=step)
+    except ServerError as error:
+        return error, sent
+    return result, sent
 
 
 def test_retries_until_a_time_go_on_until_that_time() -> None:
