@@ -21,6 +21,7 @@ Outside a job the capture costs one context-variable read per record.
 from __future__ import annotations
 
 import logging
+import os
 import traceback
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -134,8 +135,20 @@ def _append(log: JobLogger, record: logging.LogRecord) -> None:
 
 
 def bounded_traceback(exc: BaseException) -> str:
-    """``exc``'s traceback as text, its end kept when it is too long to ship whole."""
-    text = "".join(traceback.format_exception(exc)).rstrip()
+    """``exc``'s traceback as text, from the first frame that is not emit-push's own (the
+    run, the middleware: the reader's code starts after them), its end kept when it is
+    too long to ship whole."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None and _ours(tb.tb_frame.f_code.co_filename):
+        tb = tb.tb_next
+    text = "".join(traceback.format_exception(type(exc), exc, tb)).rstrip()
     if len(text) > _MAX_TRACEBACK:
         text = "...\n" + text[-_MAX_TRACEBACK:]
     return text
+
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def _ours(filename: str) -> bool:
+    return filename.startswith(_PACKAGE)

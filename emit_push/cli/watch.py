@@ -128,9 +128,9 @@ async def stream(
         elif not opened:
             notice(f"{stream_error(exc, base_url, None)} (retrying; Ctrl-C stops)")
         else:
-            why = "the server is restarting" if exc.close_code == 1012 else "lost the connection"
+            why = "the server stopped" if exc.close_code == 1012 else "lost the connection"
             code = f" (close code {exc.close_code})" if exc.close_code else ""
-            notice(f"{why}{code}; reconnecting")
+            notice(f"{why}{code}; reconnecting when it is back (Ctrl-C stops)")
 
     connection = open_stream(
         auto_reconnect=True, on_event=items.put_nowait, on_open=on_open, on_error=on_error

@@ -153,7 +153,9 @@ async def _check_base_url(app: EmitPush) -> None:
 
 
 def _report(result: PushResult) -> None:
-    """One line per finished job (text UTF-8 cannot hold written out: never a crash)."""
+    """One line per finished job, as ``dev`` says a run: ``name id #attempt outcome: why``
+    (text UTF-8 cannot hold written out: never a crash)."""
     why = result.error or result.reason
-    line = f"  {result.name or '?'} {result.job_id}: {result.status}" + (f" ({why})" if why else "")
-    print(escape_surrogates(line), flush=True)
+    attempt = f" #{result.attempt_number}" if result.attempt_number is not None else ""
+    line = f"  {result.name or '?'} {result.job_id}{attempt} {result.status}"
+    print(escape_surrogates(line + (f": {why}" if why else "")), flush=True)

@@ -290,7 +290,8 @@ def test_streams_ride_out_a_server_restart(
         assert code == 0, text
         assert "Traceback" not in text, text
         # The restart was noticed and said, once per stream.
-        assert text.count("the server is restarting (close code 1012); reconnecting") == 1, text
+        stopped = "the server stopped (close code 1012); reconnecting when it is back"
+        assert text.count(stopped) == 1, text
         assert text.count("emit-push: reconnected") == 1, text
 
 

@@ -23,7 +23,7 @@ def test_worker_runs_jobs_and_create_wait_follows_one(worker: Process, env: dict
     assert "\n  50% halfway\n" in result.stdout  # progress and logs as they come
     assert "\n  [info] hello bob\n" in result.stdout
     assert result.stdout.endswith('completed: {"greeting": "hello bob", "version": 1}\n')
-    worker.wait_for(f"  greet {job_id}: completed")  # one line per finished job
+    worker.wait_for(f"  greet {job_id} #0 completed")  # one line per finished job
     code, output = worker.stop(signal.SIGTERM)
     assert code == 0
     assert "emit-push worker stopped" in output
@@ -136,7 +136,7 @@ def test_worker_takes_the_types_it_names_and_says_each_end(
         "emit-push worker: greet (Ctrl-C stops)"
     )
     greet = run("jobs", "create", "greet", "-q", env=env).stdout.strip()
-    worker.wait_for(f"  greet {greet}: completed")
+    worker.wait_for(f"  greet {greet} #0 completed")
     code, output = worker.stop(signal.SIGTERM)
     assert code == 0
     assert other not in output  # not among its types: left pending
@@ -173,8 +173,8 @@ def test_worker_fails_a_job_whose_error_utf8_cannot_hold_and_goes_on(
     )  # fmt: skip
     processes.append(worker)
     error = "RuntimeError: cannot open report-\\xff.csv"  # the byte, written out
-    worker.wait_for(f"  report {bad_id}: failed ({error})")
-    worker.wait_for(f"  report {good_id}: completed")
+    worker.wait_for(f"  report {bad_id} #0 failed: {error}")
+    worker.wait_for(f"  report {good_id} #0 completed")
     code, output = worker.stop(signal.SIGTERM)
     assert code == 0, output
     # The one traceback is the handler's, logged as it failed: no crash.

@@ -59,6 +59,11 @@ async def test_a_raising_handler_is_told_everywhere(
     [error] = [line for line in lines if line["level"] == "error"]
     assert str(error["message"]).startswith("Traceback (most recent call last)")
     assert "in fire" in str(error["message"])
+    # From the reader's own code: emit-push's frames before it (the run, the middleware)
+    # are left out of the job's logs (the process's log keeps them all).
+    frames = [line for line in str(error["message"]).splitlines() if line.startswith("  File")]
+    assert __file__ in frames[0], frames
+    assert "emit_push" in caplog.text.partition("Traceback")[2]
     assert str(error["message"]).endswith("RuntimeError: database is on fire")
     assert (await job(admin, job_id))["result"]["error"] == "RuntimeError: database is on fire"
 
