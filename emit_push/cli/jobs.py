@@ -24,8 +24,8 @@ from .common import (
     continued,
     explained,
 )
-from .pushes import PUSH_EVENTS, PushNotes
-from .watch import Attempts, say, stream
+from .following import say, stream
+from .notes import PUSH_EVENTS, Attempts, PushNotes
 
 __all__ = ["add_jobs_parser", "run_jobs"]
 

@@ -2,7 +2,7 @@
 
 A job: its status, a progress bar with one bar per sub-progress stage, its log lines as
 they arrive, and why it waits (each failed push, or that nothing has taken it:
-``pushes``), until it ends (exit 0 when it completed, 1 otherwise). A space: the jobs per
+``notes``), until it ends (exit 0 when it completed, 1 otherwise). A space: the jobs per
 status and the latest events, until Ctrl-C.
 """
 
@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import functools
 import json
-import sys
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from .common import (
@@ -25,23 +22,14 @@ from .common import (
     continued,
     explained,
     first_line,
-    stream_error,
 )
-from .pushes import PUSH_EVENTS, PushNotes, push_failure
+from .following import say, stream
+from .notes import PUSH_EVENTS, Attempts, PushNotes, push_failure
 
 if TYPE_CHECKING:
-    from .._realtime.connection import AsyncRealtimeConnection
     from .._realtime.events import RealtimeEvent
 
-__all__ = [
-    "Attempts",
-    "add_watch_parser",
-    "attempt_failed",
-    "run_watch",
-    "say",
-    "space_line",
-    "stream",
-]
+__all__ = ["add_watch_parser", "run_watch", "space_line"]
 
 TERMINAL = {"completed", "dead", "killed"}
 
@@ -82,76 +70,6 @@ async def _watch(args: argparse.Namespace, console: Any) -> int:
             await _space(client, console, args.base_url)
             return 0
         return await _job(client, console, args.job_id, args.base_url)
-
-
-def say(text: str) -> None:
-    """A note on standard error (standard output stays the command's result)."""
-    print(f"emit-push: {text}", file=sys.stderr, flush=True)
-
-
-@contextlib.asynccontextmanager
-async def stream(
-    open_stream: Callable[..., AsyncRealtimeConnection],
-    base_url: str | None,
-    *,
-    notice: Callable[[str], None] = say,
-    wait_for_server: bool = False,
-) -> AsyncIterator[AsyncIterator[RealtimeEvent]]:
-    """The events of a stream that rides out a server restart or a lost connection.
-
-    Each outage is one ``notice``, and its end another. A server that did not answer the
-    first connection ends the stream with that error (a one-shot question, like any other
-    command's), unless ``wait_for_server``: then the first failure is a notice with the
-    fix, and the stream keeps trying quietly. Other errors that end the stream (a refused
-    key, an unknown job) are raised.
-    """
-    from .._exceptions import RealtimeError
-
-    items: asyncio.Queue[RealtimeEvent | None] = asyncio.Queue()
-    opened = outage = False
-    unanswered: list[RealtimeError] = []
-
-    def on_open() -> None:
-        nonlocal opened, outage
-        if outage and opened:
-            notice("reconnected")
-        opened, outage = True, False
-
-    def on_error(exc: Exception) -> None:
-        nonlocal outage
-        if not isinstance(exc, RealtimeError) or exc.reconnect_in is None or outage:
-            return  # one notice per outage; an error that ends the stream is raised
-        outage = True
-        if not opened and not wait_for_server:
-            unanswered.append(exc)
-            connection.close()
-        elif not opened:
-            notice(f"{stream_error(exc, base_url, None)} (retrying; Ctrl-C stops)")
-        else:
-            why = "the server stopped" if exc.close_code == 1012 else "lost the connection"
-            code = f" (close code {exc.close_code})" if exc.close_code else ""
-            notice(f"{why}{code}; reconnecting when it is back (Ctrl-C stops)")
-
-    connection = open_stream(
-        auto_reconnect=True, on_event=items.put_nowait, on_open=on_open, on_error=on_error
-    )
-    ended = asyncio.ensure_future(connection.wait())
-    ended.add_done_callback(lambda _: items.put_nowait(None))  # after its last event
-
-    async def read() -> AsyncGenerator[RealtimeEvent, None]:
-        while (event := await items.get()) is not None:
-            yield event
-        error = unanswered[0] if unanswered else connection.error
-        if error is not None:
-            raise error
-
-    events = read()
-    try:
-        yield events
-    finally:
-        await events.aclose()
-        await connection.aclose()
-        await ended
 
 
 class _JobView:
@@ -304,48 +222,6 @@ def space_line(event: RealtimeEvent) -> str:
     if kind == "pending" and isinstance(data.get("reason"), str):
         return f"{head} pending ({data['reason']})"
     return f"{head} {kind}"
-
-
-def attempt_failed(event: Any) -> str:
-    """A ``retried`` event as a line: ``attempt #0 failed: Error: why (retrying as #1)``."""
-    data = event.data if isinstance(event.data, dict) else {}
-    error = first_line(data.get("error")) or "(no error given)"
-    attempt = data.get("attemptNumber")
-    if not isinstance(attempt, int):
-        return f"an attempt failed: {error} (retrying)"
-    return f"attempt #{attempt - 1} failed: {error} (retrying as #{attempt})"
-
-
-class Attempts:
-    """Says each failed attempt of a job once (``say``, an :func:`attempt_failed` line):
-    from the stream as it fails, and from the job's history for those before it opened."""
-
-    def __init__(self, say: Callable[[str], None]) -> None:
-        self._say = say
-        self._said: set[object] = set()
-
-    def saw(self, event: Any) -> None:
-        """A ``retried`` event, from a stream or the history."""
-        data = event.data if isinstance(event.data, dict) else {}
-        attempt = data.get("attemptNumber")
-        if attempt not in self._said:
-            self._said.add(attempt)
-            self._say(attempt_failed(event))
-
-    async def catch_up(self, client: Any, job: dict[str, Any] | None, job_id: str) -> None:
-        """``job``: the stream's ``init`` document. Past its first attempt, its history
-        tells how the earlier ones failed."""
-        from .._exceptions import EmitError
-
-        if not isinstance(job, dict) or not job.get("attemptNumber"):
-            return
-        try:
-            events = (await client.jobs.get(job_id)).events
-        except EmitError:  # the stream says what matters; this is only a note
-            return
-        for event in events:
-            if event.type == "retried":
-                self.saw(event)
 
 
 # What status a job was in before an event of this type (None: it depends).

@@ -109,7 +109,7 @@ def test_wait_says_that_the_push_failed_and_why(
 
 def test_a_failed_push_from_recorded_events() -> None:
     from emit_push._wire.models import JobEvent
-    from emit_push.cli.pushes import last_push_failure, push_failure
+    from emit_push.cli.notes import last_push_failure, push_failure
 
     def history(*events: dict[str, Any]) -> list[JobEvent]:
         created = {"type": "created", "data": None}
@@ -133,7 +133,7 @@ def test_a_failed_push_from_recorded_events() -> None:
 
 
 def test_each_failed_push_is_said_once_until_one_goes_through() -> None:
-    from emit_push.cli.pushes import PushNotes
+    from emit_push.cli.notes import PushNotes
 
     said: list[str] = []
     notes = PushNotes(said.append)

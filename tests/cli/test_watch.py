@@ -218,7 +218,7 @@ def test_space_lines_from_recorded_events() -> None:
 def test_attempt_lines_from_recorded_events() -> None:
     from emit_push._realtime.events import parse_event
     from emit_push.cli.common import continued
-    from emit_push.cli.watch import attempt_failed
+    from emit_push.cli.notes import attempt_failed
 
     retried = {"type": "retried", "data": {"error": "KeyError: 'x'\nTraceback", "attemptNumber": 2}}
     event = parse_event(json.dumps(retried))

@@ -1,10 +1,11 @@
-"""What the commands say about a waiting job's pushes: each failure once, with its cause and
-the fix, as it happens.
+"""What the commands that follow a job say besides its progress and logs: how each failed
+attempt failed (:class:`Attempts`), and why a job waits: each failed push with its cause
+and the fix, or that nothing has taken it (:class:`PushNotes`).
 
 The local server records every push attempt in the job's history (``push_sent``,
 ``push_failed``) and streams it to the full views (DECIDED). A stream does not replay what
-happened before it opened, so a job found waiting has its history read once as well:
-:class:`PushNotes` takes both and says each failure once.
+happened before it opened, so a follower that comes late reads the job's history once as
+well: both classes take either and say each thing once.
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ from typing import Any
 
 from .common import first_line
 
-__all__ = ["PENDING_NOTICE", "PUSH_EVENTS", "PushNotes", "last_push_failure", "push_failure"]
+__all__ = [
+    "PENDING_NOTICE",
+    "PUSH_EVENTS",
+    "Attempts",
+    "PushNotes",
+    "attempt_failed",
+    "last_push_failure",
+    "push_failure",
+]
 
 PUSH_EVENTS = frozenset({"push_sent", "push_failed"})
 PENDING_NOTICE = 3.0
@@ -108,3 +117,45 @@ class PushNotes:
                     " running with a handler for it?)"
                 )
                 return
+
+
+def attempt_failed(event: Any) -> str:
+    """A ``retried`` event as a line: ``attempt #0 failed: Error: why (retrying as #1)``."""
+    data = event.data if isinstance(event.data, dict) else {}
+    error = first_line(data.get("error")) or "(no error given)"
+    attempt = data.get("attemptNumber")
+    if not isinstance(attempt, int):
+        return f"an attempt failed: {error} (retrying)"
+    return f"attempt #{attempt - 1} failed: {error} (retrying as #{attempt})"
+
+
+class Attempts:
+    """Says each failed attempt of a job once (``say``, an :func:`attempt_failed` line):
+    from the stream as it fails, and from the job's history for those before it opened."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self._say = say
+        self._said: set[object] = set()
+
+    def saw(self, event: Any) -> None:
+        """A ``retried`` event, from a stream or the history."""
+        data = event.data if isinstance(event.data, dict) else {}
+        attempt = data.get("attemptNumber")
+        if attempt not in self._said:
+            self._said.add(attempt)
+            self._say(attempt_failed(event))
+
+    async def catch_up(self, client: Any, job: dict[str, Any] | None, job_id: str) -> None:
+        """``job``: the stream's ``init`` document. Past its first attempt, its history
+        tells how the earlier ones failed."""
+        from .._exceptions import EmitError
+
+        if not isinstance(job, dict) or not job.get("attemptNumber"):
+            return
+        try:
+            events = (await client.jobs.get(job_id)).events
+        except EmitError:  # the stream says what matters; this is only a note
+            return
+        for event in events:
+            if event.type == "retried":
+                self.saw(event)
