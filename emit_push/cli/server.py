@@ -83,7 +83,10 @@ def _print_banner(emit: EmitServer, url: str) -> None:
         f"  worker key      {c.worker_key}    (jobs:worker)\n"
         f"  producer key    {c.producer_key}    (jobs:create jobs:read jobs:kill space:admin)\n"
         f"  progress token  {c.progress_token}    (jobs:read:progress)\n"
-        f"\n  export EMIT_BASE_URL={url} EMIT_SPACE_ID={c.space_id} EMIT_API_KEY={c.worker_key}\n"
+        "\n  # your app, or emit-push worker:\n"
+        f"  export EMIT_BASE_URL={url} EMIT_SPACE_ID={c.space_id} EMIT_API_KEY={c.worker_key}\n"
+        "  # emit-push jobs and watch (a producer's settings):\n"
+        f"  export EMIT_BASE_URL={url} EMIT_SPACE_ID={c.space_id} EMIT_API_KEY={c.producer_key}\n"
         "\nPress Ctrl-C to stop.",
         flush=True,
     )

@@ -40,7 +40,9 @@ def test_server_prints_keys_persists_them_and_stops_cleanly(
     info = banner(first.wait_for("Press Ctrl-C"))
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/api/v1", info["url"])
     assert re.fullmatch(r"emit_[\w-]{40}", info["worker"])
-    assert f"EMIT_SPACE_ID={info['space']}" in "".join(first.output)
+    exports = [line.strip() for line in first.output if line.strip().startswith("export ")]
+    settings = f"export EMIT_BASE_URL={info['url']} EMIT_SPACE_ID={info['space']} EMIT_API_KEY="
+    assert exports == [settings + info["worker"], settings + info["producer"]]
     with httpx.Client(base_url=info["url"], headers={"x-api-key": info["producer"]}) as http:
         job = http.post(f"/spaces/{info['space']}/jobs", json={"name": "survivor"}).json()
     code, output = first.stop(signal.SIGINT)
