@@ -25,7 +25,7 @@ from .common import (
     explained,
 )
 from .following import say, stream
-from .notes import PUSH_EVENTS, Attempts, PushNotes
+from .notes import PUSH_EVENTS, Attempts, PushNotes, catch_up
 
 __all__ = ["add_jobs_parser", "run_jobs"]
 
@@ -221,10 +221,9 @@ def _follow(client: Any, job_id: str, *, quiet: bool = False, after: int | None 
                         if event.type in PUSH_EVENTS:
                             pushes.saw(event.type, event.data)
                             continue
-                        if event.type == "init" and status == "pending":
-                            await pushes.catch_up(stream_client, job_id)
-                        if event.type == "init" and not quiet:  # attempts before we came
-                            await attempts.catch_up(stream_client, event.data, job_id)
+                        if event.type == "init":  # what went by before we came
+                            told = None if quiet else attempts
+                            await catch_up(stream_client, job_id, event, pushes, told)
                         data = event.data
                         if event.type == "init" and isinstance(data, dict):
                             data = data.get("progress")  # where it stands (also after a restart)

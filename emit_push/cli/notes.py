@@ -22,6 +22,7 @@ __all__ = [
     "Attempts",
     "PushNotes",
     "attempt_failed",
+    "catch_up",
     "last_push_failure",
     "push_failure",
 ]
@@ -94,18 +95,6 @@ class PushNotes:
                 self._said.add(key)
                 self._say(push_failure(data))
 
-    async def catch_up(self, client: Any, job_id: str) -> None:
-        """Read the job's history for a failed push from before the stream opened."""
-        from .._exceptions import EmitError
-
-        try:
-            job = await client.jobs.get(job_id)
-        except EmitError:  # the stream says what matters; this is only a note
-            return
-        failed = last_push_failure(job.events)
-        if failed is not None:
-            self.saw("push_failed", failed)
-
     async def unclaimed(self, status: Callable[[], str | None]) -> None:
         """Once, for a job still pending (``status()``) after ``PENDING_NOTICE`` seconds
         and not for a failed push: that nothing has taken it. Run it as a task."""
@@ -145,17 +134,28 @@ class Attempts:
             self._said.add(attempt)
             self._say(attempt_failed(event))
 
-    async def catch_up(self, client: Any, job: dict[str, Any] | None, job_id: str) -> None:
-        """``job``: the stream's ``init`` document. Past its first attempt, its history
-        tells how the earlier ones failed."""
-        from .._exceptions import EmitError
 
-        if not isinstance(job, dict) or not job.get("attemptNumber"):
-            return
-        try:
-            events = (await client.jobs.get(job_id)).events
-        except EmitError:  # the stream says what matters; this is only a note
-            return
+async def catch_up(
+    client: Any, job_id: str, init: Any, pushes: PushNotes, attempts: Attempts | None
+) -> None:
+    """What went by before a follower's stream opened (``init``, its first event), from the
+    job's history, read once and only when it can tell something: the failed push of a
+    pending job (``pushes``), the failed attempts of a job past its first (``attempts``)."""
+    from .._exceptions import EmitError
+
+    job = init.data if isinstance(init.data, dict) else {}
+    pending = init.status == "pending"
+    retried = attempts is not None and bool(job.get("attemptNumber"))
+    if not (pending or retried):
+        return
+    try:
+        events = (await client.jobs.get(job_id)).events
+    except EmitError:  # the stream says what matters; this is only a note
+        return
+    if attempts is not None and retried:
         for event in events:
             if event.type == "retried":
-                self.saw(event)
+                attempts.saw(event)
+    failed = last_push_failure(events) if pending else None
+    if failed is not None:
+        pushes.saw("push_failed", failed)

@@ -24,7 +24,7 @@ from .common import (
     first_line,
 )
 from .following import say, stream
-from .notes import PUSH_EVENTS, Attempts, PushNotes, push_failure
+from .notes import PUSH_EVENTS, Attempts, PushNotes, catch_up, push_failure
 
 if TYPE_CHECKING:
     from .._realtime.events import RealtimeEvent
@@ -133,10 +133,8 @@ async def _job(client: Any, console: Any, job_id: str, base_url: str | None) -> 
                     if isinstance(progress, dict):
                         _progress(view, progress)
                     view.result = event.data.get("result")
-                    await attempts.catch_up(client, event.data, job_id)  # before we came
+                    await catch_up(client, job_id, event, pushes, attempts)  # before we came
                     printed = await _print_logs(client, live, job_id, printed)
-                    if event.status == "pending":  # a push that failed before we came
-                        await pushes.catch_up(client, job_id)
                 elif event.type == "progress" and isinstance(event.data, dict):
                     _progress(view, event.data)
                 elif event.type == "logs":
