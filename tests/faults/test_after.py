@@ -48,11 +48,8 @@ async def test_pushes(emit: EmitServer, admin: httpx.AsyncClient, faulty_app: Ma
         ids = await create_jobs(admin, SPACE, JOBS, **SPEC)
         quiet = await settle(over, timeout=SETTLE)
     tally = await Tally.read(admin, ids, runs)
-    seen = f"{tally.describe()}\ninjected {dict(faults.injected)}; push answers {dict(service.answers)}"
-    assert dict(runs.overlapping) == {}, seen
-    assert quiet, f"jobs still delivered/running {SETTLE} s on\n{seen}"
-    assert tally.stranded == {}, seen
-    assert tally.not_completed == {}, seen
+    context = f"injected {dict(faults.injected)}; push answers {dict(service.answers)}"
+    tally.assert_settled(quiet, SETTLE, context)
 
 
 async def test_polling(emit: EmitServer, admin: httpx.AsyncClient, faulty_app: MakeApp) -> None:
@@ -68,9 +65,5 @@ async def test_polling(emit: EmitServer, admin: httpx.AsyncClient, faulty_app: M
         ids = await create_jobs(admin, SPACE, JOBS, **SPEC)
         quiet = await settle(lambda: worker.done() or finished(), timeout=SETTLE)
     tally = await Tally.read(admin, ids, runs)
-    seen = f"{tally.describe()}\ninjected {dict(faults.injected)}"
     assert worker.exception() is None  # stopped, not crashed
-    assert dict(runs.overlapping) == {}, seen
-    assert quiet, f"jobs still live {SETTLE} s on\n{seen}"
-    assert tally.stranded == {}, seen
-    assert tally.not_completed == {}, seen
+    tally.assert_settled(quiet, SETTLE, f"injected {dict(faults.injected)}")

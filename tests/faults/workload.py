@@ -329,6 +329,15 @@ class Tally:
         }
         return {what: value for what, value in found.items() if value}
 
+    def assert_settled(self, quiet: bool, waited: float, context: str) -> None:
+        """After faults where a lost answer may run a job again: never twice at once, all
+        settled within ``waited`` s (``quiet``), nothing stranded, every job completed."""
+        seen = f"{self.describe()}\n{context}"
+        assert dict(self.runs.overlapping) == {}, seen
+        assert quiet, f"jobs still live {waited} s on\n{seen}"
+        assert self.stranded == {}, seen
+        assert self.not_completed == {}, seen
+
     def describe(self) -> str:
         """The problems, readably: how many jobs each, and a few of them with their status."""
         lines = [f"statuses {dict(Counter(self.statuses.values()))}"]
