@@ -9,33 +9,17 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_KEY, SPACE, WORKER_KEY, LiveServer, ServeThread, make_config
+from tests.conftest import SPACE, WORKER_KEY, LiveServer, ServeThread
 from tests.waiting import wait_for
 
 SECRET = "django-example-secret"
 AUTH = {"Authorization": f"Bearer {SECRET}"}
 FINISHED = ("completed", "failed", "dead", "killed")
-
-
-@pytest.fixture
-def live(tmp_path: Path) -> Iterator[LiveServer]:
-    server = LiveServer(make_config(db_path=str(tmp_path / "emit.sqlite3")))
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def admin(live: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=live.base_url, headers={"x-api-key": ADMIN_KEY}, trust_env=False
-    ) as client:
-        yield client
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ import httpx
 import pytest
 from werkzeug.serving import make_server
 
-from tests.conftest import ADMIN_KEY, SPACE, WORKER_KEY, LiveServer, make_config
+from tests.conftest import SPACE, WORKER_KEY, LiveServer
 from tests.harnesses.gcf import free_port
 from tests.waiting import wait_for
 
@@ -39,21 +39,6 @@ def app_env(live: LiveServer) -> dict[str, str]:
         "EMIT_BASE_URL": live.base_url,
         "EMIT_PUSH_SECRET": SECRET,
     }
-
-
-@pytest.fixture
-def live(tmp_path: Path) -> Iterator[LiveServer]:
-    server = LiveServer(make_config(db_path=str(tmp_path / "emit.sqlite3")))
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def admin(live: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=live.base_url, headers={"x-api-key": ADMIN_KEY}, trust_env=False
-    ) as client:
-        yield client
 
 
 @pytest.fixture
